@@ -1,0 +1,596 @@
+"""``BatchClient`` and ``AsyncBatchClient``: the same verbs, sync and async.
+
+Both resolve the provider through the plugin registry and drive the same flows
+(:mod:`omnibatch._lifecycle` and the adapter's); they differ only in how they send HTTP requests
+and sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from omnibatch._exceptions import BatchError, ConfigurationError, UnsupportedOperationError
+from omnibatch._http import AsyncSender, RetryPolicy, SyncSender, with_http
+from omnibatch._lifecycle import (
+    FetchedSource,
+    PollPolicy,
+    create_once,
+    fetch_results,
+    merged_metadata,
+    new_idempotency_key,
+    wait_flow,
+)
+from omnibatch.adapter import CreateSpec, InputRef, ProviderAdapter
+from omnibatch.config import FileConfig, ProviderSettings, load_config, resolve_provider_name
+from omnibatch.flows import Flow, HttpRequest, Sleep
+from omnibatch.models import Batch, BatchResult, Page
+from omnibatch.pipeline import InputSource, PreparedInput, prepare_input
+from omnibatch.results import iter_batch_results
+
+__all__ = ["AsyncBatchClient", "BatchClient", "ResultSet", "make_adapter"]
+
+log = logging.getLogger("omnibatch")
+T = TypeVar("T")
+FileIds = list[str]  # spelled once here: inside the clients, ``list`` is the listing verb
+
+
+def make_adapter(
+    provider: str | None = None,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    config: FileConfig | str | Path | None = None,
+) -> tuple[ProviderAdapter, ProviderSettings]:
+    """Build the adapter for ``provider`` (or the configured one) with resolved settings."""
+    from omnibatch._plugins import get_registry
+    from omnibatch.config import resolve_settings
+
+    file_config = config if isinstance(config, FileConfig) else load_config(config)
+    name = resolve_provider_name(provider, file_config)
+    if name is None:
+        raise ConfigurationError(
+            "no provider configured: pass provider=..., set OMNIBATCH_PROVIDER, or put "
+            'provider = "..." in omnibatch.toml'
+        )
+    cls = get_registry().provider(name)
+    settings = resolve_settings(
+        cls.name,
+        api_key_env=cls.api_key_env,
+        base_url_env=cls.base_url_env,
+        emulator_prefix=cls.emulator_prefix,
+        api_key=api_key,
+        base_url=base_url,
+        options=options,
+        config=file_config,
+    )
+    if settings.api_key is None and cls.requires_api_key:
+        where = f"set ${cls.api_key_env} or " if cls.api_key_env else ""
+        raise ConfigurationError(f"no API key for {cls.name}: {where}pass api_key=...")
+    adapter = cls(api_key=settings.api_key, base_url=settings.base_url, options=settings.options)
+    return adapter, settings
+
+
+class ResultSet:
+    """The results of one batch: iterate it for :class:`BatchResult` objects, read lazily from
+    the downloaded files (each custom id once; expected ids never seen come last as
+    ``missing_result`` errors)."""
+
+    def __init__(
+        self,
+        adapter: ProviderAdapter,
+        batch: Batch,
+        fetched: list[FetchedSource],
+        expected_ids: Iterable[str] | None,
+    ) -> None:
+        self.batch = batch
+        self.sources = fetched
+        self._adapter = adapter
+        self._expected = expected_ids
+
+    def __iter__(self) -> Iterator[BatchResult]:
+        return iter_batch_results(
+            self._adapter, self.sources, batch_id=self.batch.id, expected_ids=self._expected
+        )
+
+    def by_custom_id(self) -> dict[str, BatchResult]:
+        """All results in a dict (convenient for small batches)."""
+        return {result.custom_id: result for result in self}
+
+
+class _BaseBatchClient:
+    """Configuration, adapter resolution and the pure parts shared by both clients."""
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        config: FileConfig | str | Path | None = None,
+        adapter: ProviderAdapter | None = None,
+        timeout: float | httpx.Timeout = 60.0,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        workdir: str | Path | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if adapter is None:
+            adapter, settings = make_adapter(
+                provider, api_key=api_key, base_url=base_url, options=options, config=config
+            )
+            self.settings: ProviderSettings | None = settings
+        else:
+            self.settings = None
+        self.adapter = adapter
+        self.provider = adapter.name
+        self.retry = retry or RetryPolicy()
+        self.poll = poll or PollPolicy()
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._timeout = timeout
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="omnibatch-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._prepared = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.adapter.base_url!r})"
+
+    def _http_flow(self, flow: Flow[T]) -> Flow[T]:
+        return with_http(flow, self.adapter, self.retry, self._rng)
+
+    def prepare(
+        self,
+        source: InputSource,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        max_requests: int | None = None,
+        max_bytes: int | None = None,
+        split: bool = False,
+    ) -> PreparedInput:
+        """Validate and translate an input for this provider (local; nothing is sent)."""
+        self._prepared += 1
+        return prepare_input(
+            source,
+            self.adapter,
+            self.workdir / f"input-{self._prepared:04d}",
+            endpoint=endpoint,
+            model=model,
+            max_requests=max_requests,
+            max_bytes=max_bytes,
+            split=split,
+        )
+
+    def _spec(
+        self,
+        prepared_endpoint: str,
+        model: str | None,
+        completion_window: str,
+        metadata: Mapping[str, str] | None,
+        options: Mapping[str, Any] | None,
+    ) -> CreateSpec:
+        return CreateSpec(
+            endpoint=prepared_endpoint,
+            model=model,
+            completion_window=completion_window,
+            metadata=merged_metadata(metadata, self.adapter),
+            options={**self.adapter.options, **(options or {})},
+        )
+
+    def _submit_flow(
+        self,
+        prepared: PreparedInput,
+        *,
+        model: str | None,
+        completion_window: str,
+        metadata: Mapping[str, str] | None,
+        options: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> Flow[Batch]:
+        part = prepared.parts[0]
+        spec = self._spec(prepared.endpoint, model or part.model, completion_window, metadata, options)
+        ref: InputRef = yield from self.adapter.upload(part)
+        since = datetime.now(UTC)
+        batch: Batch = yield from create_once(
+            self.adapter, ref, spec, key=idempotency_key or new_idempotency_key(),
+            since=since, policy=self.retry, rng=self._rng,
+        )
+        return batch
+
+    def _create_flow(
+        self,
+        input: InputRef | str,
+        *,
+        endpoint: str,
+        model: str | None,
+        completion_window: str,
+        metadata: Mapping[str, str] | None,
+        options: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> Flow[Batch]:
+        ref = input if isinstance(input, InputRef) else InputRef(part=None, file_id=input)
+        spec = self._spec(endpoint, model, completion_window, metadata, options)
+        batch: Batch = yield from create_once(
+            self.adapter, ref, spec, key=idempotency_key or new_idempotency_key(),
+            since=datetime.now(UTC), policy=self.retry, rng=self._rng,
+        )
+        return batch
+
+    def _cleanup_flow(self, batch_id: str) -> Flow[FileIds]:
+        if not self.adapter.capabilities.delete_files:
+            raise UnsupportedOperationError(
+                f"{self.provider} stores no files to delete", provider=self.provider
+            )
+        batch: Batch = yield from self.adapter.retrieve(batch_id)
+        deleted = []
+        for file_id in self.adapter.files_of(batch):
+            yield from self.adapter.delete_file(file_id)
+            deleted.append(file_id)
+        return deleted
+
+    def _check_single(self, prepared: PreparedInput) -> None:
+        if len(prepared.parts) != 1:  # prepare(split=False) already refuses this; belt and braces
+            raise ConfigurationError("submit() takes an input that fits one batch")
+
+    def _close_workdir(self) -> None:
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class BatchClient(_BaseBatchClient):
+    """The synchronous client.
+
+    >>> with BatchClient(provider="openai") as client:           # doctest: +SKIP
+    ...     batch = client.submit("requests.jsonl", metadata={"description": "nightly eval"})
+    ...     batch = client.wait(batch.id, on_progress=print)
+    ...     for result in client.results(batch.id):
+    ...         print(result.custom_id, result.status)
+    """
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(provider, **kwargs)
+        self._own_http = http_client is None
+        self._http = http_client or httpx.Client(transport=transport, timeout=self._timeout)
+        self._sender = SyncSender(self._http, self.adapter, self.workdir)
+        self._sleep = sleep
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._own_http:
+            self._http.close()
+        self._close_workdir()
+
+    def run(self, flow: Flow[T]) -> T:
+        """Drive a flow to completion (adapter flows get the HTTP retry policy)."""
+        wrapped = self._http_flow(flow)
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = wrapped.send(value) if error is None else wrapped.throw(error)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            value, error = None, None
+            try:
+                if isinstance(effect, HttpRequest):
+                    value = self._sender.send(effect)
+                elif isinstance(effect, Sleep):
+                    self._sleep(effect.seconds)
+                else:
+                    raise TypeError(f"a flow yielded {effect!r}; expected HttpRequest or Sleep")
+            except BatchError as exc:
+                error = exc
+
+    # --- the verbs ------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        source: InputSource,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        completion_window: str = "24h",
+        options: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Batch:
+        """Validate, translate, upload and create one batch from a JSONL file or request objects."""
+        prepared = self.prepare(source, endpoint=endpoint, model=model)
+        self._check_single(prepared)
+        return self.run(self._submit_flow(
+            prepared, model=model, completion_window=completion_window, metadata=metadata,
+            options=options, idempotency_key=idempotency_key,
+        ))
+
+    def upload(self, prepared: PreparedInput) -> InputRef:
+        """Upload a prepared single-part input (no-op for inline providers)."""
+        self._check_single(prepared)
+        return self.run(self.adapter.upload(prepared.parts[0]))
+
+    def create(
+        self,
+        input: InputRef | str,
+        *,
+        endpoint: str = "/v1/chat/completions",
+        model: str | None = None,
+        completion_window: str = "24h",
+        metadata: Mapping[str, str] | None = None,
+        options: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Batch:
+        """Create a batch from an uploaded input (an ``InputRef`` or a provider file id)."""
+        return self.run(self._create_flow(
+            input, endpoint=endpoint, model=model, completion_window=completion_window,
+            metadata=metadata, options=options, idempotency_key=idempotency_key,
+        ))
+
+    def retrieve(self, batch_id: str) -> Batch:
+        return self.run(self.adapter.retrieve(batch_id))
+
+    def list_page(
+        self, *, cursor: str | None = None, page_size: int | None = None, **filters: Any
+    ) -> Page[Batch]:
+        """One page of the provider's listing."""
+        return self.run(self.adapter.list_batches(cursor=cursor, limit=page_size, filters=filters))
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> Iterator[Batch]:
+        """Every batch, newest first, fetching pages as the iteration goes (``limit`` caps the
+        number of batches, ``after`` starts after a cursor from an earlier page)."""
+        cursor = after
+        count = 0
+        while True:
+            page = self.list_page(cursor=cursor, page_size=page_size, **filters)
+            for batch in page.items:
+                yield batch
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def cancel(self, batch_id: str) -> Batch:
+        return self.run(self.adapter.cancel(batch_id))
+
+    def wait(
+        self,
+        batch_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[Batch], Any] | None = None,
+        poll: PollPolicy | None = None,
+    ) -> Batch:
+        """Poll until the batch ends; returns it whatever the outcome (check ``status``)."""
+        return self.run(wait_flow(
+            self.adapter, batch_id, poll=poll or self.poll, clock=self._clock, timeout=timeout,
+            on_progress=on_progress,
+        ))
+
+    def results(self, batch_id: str, *, expected_ids: Iterable[str] | None = None) -> ResultSet:
+        """Download output and error files and return the results, joined to custom ids."""
+        batch, fetched = self.run(fetch_results(self.adapter, batch_id))
+        return ResultSet(self.adapter, batch, fetched, expected_ids)
+
+    def download_file(self, file_id: str) -> Path:
+        """Download a stored file (streamed to disk); returns the local path."""
+        response = self.run(_download(self.adapter, file_id))
+        assert response is not None
+        return response
+
+    def delete_file(self, file_id: str) -> None:
+        self.run(self.adapter.delete_file(file_id))
+
+    def delete_batch(self, batch_id: str) -> None:
+        self.run(self.adapter.delete_batch(batch_id))
+
+    def cleanup(self, batch_id: str) -> FileIds:
+        """Delete the batch's input, output and error files; returns the deleted ids."""
+        return self.run(self._cleanup_flow(batch_id))
+
+
+class AsyncBatchClient(_BaseBatchClient):
+    """The asynchronous client: the same verbs as :class:`BatchClient`, awaited."""
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(provider, **kwargs)
+        self._own_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
+        self._sender = AsyncSender(self._http, self.adapter, self.workdir)
+        self._sleep = sleep
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._own_http:
+            await self._http.aclose()
+        self._close_workdir()
+
+    async def run(self, flow: Flow[T]) -> T:
+        """Drive a flow to completion (adapter flows get the HTTP retry policy)."""
+        wrapped = self._http_flow(flow)
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = wrapped.send(value) if error is None else wrapped.throw(error)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            value, error = None, None
+            try:
+                if isinstance(effect, HttpRequest):
+                    value = await self._sender.send(effect)
+                elif isinstance(effect, Sleep):
+                    await self._sleep(effect.seconds)
+                else:
+                    raise TypeError(f"a flow yielded {effect!r}; expected HttpRequest or Sleep")
+            except BatchError as exc:
+                error = exc
+
+    async def submit(
+        self,
+        source: InputSource,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        completion_window: str = "24h",
+        options: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Batch:
+        prepared = self.prepare(source, endpoint=endpoint, model=model)
+        self._check_single(prepared)
+        return await self.run(self._submit_flow(
+            prepared, model=model, completion_window=completion_window, metadata=metadata,
+            options=options, idempotency_key=idempotency_key,
+        ))
+
+    async def upload(self, prepared: PreparedInput) -> InputRef:
+        self._check_single(prepared)
+        return await self.run(self.adapter.upload(prepared.parts[0]))
+
+    async def create(
+        self,
+        input: InputRef | str,
+        *,
+        endpoint: str = "/v1/chat/completions",
+        model: str | None = None,
+        completion_window: str = "24h",
+        metadata: Mapping[str, str] | None = None,
+        options: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Batch:
+        return await self.run(self._create_flow(
+            input, endpoint=endpoint, model=model, completion_window=completion_window,
+            metadata=metadata, options=options, idempotency_key=idempotency_key,
+        ))
+
+    async def retrieve(self, batch_id: str) -> Batch:
+        return await self.run(self.adapter.retrieve(batch_id))
+
+    async def list_page(
+        self, *, cursor: str | None = None, page_size: int | None = None, **filters: Any
+    ) -> Page[Batch]:
+        return await self.run(
+            self.adapter.list_batches(cursor=cursor, limit=page_size, filters=filters)
+        )
+
+    async def list(
+        self,
+        *,
+        page_size: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> AsyncIterator[Batch]:
+        cursor = after
+        count = 0
+        while True:
+            page = await self.list_page(cursor=cursor, page_size=page_size, **filters)
+            for batch in page.items:
+                yield batch
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    async def cancel(self, batch_id: str) -> Batch:
+        return await self.run(self.adapter.cancel(batch_id))
+
+    async def wait(
+        self,
+        batch_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[Batch], Any] | None = None,
+        poll: PollPolicy | None = None,
+    ) -> Batch:
+        return await self.run(wait_flow(
+            self.adapter, batch_id, poll=poll or self.poll, clock=self._clock, timeout=timeout,
+            on_progress=on_progress,
+        ))
+
+    async def results(
+        self, batch_id: str, *, expected_ids: Iterable[str] | None = None
+    ) -> ResultSet:
+        batch, fetched = await self.run(fetch_results(self.adapter, batch_id))
+        return ResultSet(self.adapter, batch, fetched, expected_ids)
+
+    async def download_file(self, file_id: str) -> Path:
+        response = await self.run(_download(self.adapter, file_id))
+        assert response is not None
+        return response
+
+    async def delete_file(self, file_id: str) -> None:
+        await self.run(self.adapter.delete_file(file_id))
+
+    async def delete_batch(self, batch_id: str) -> None:
+        await self.run(self.adapter.delete_batch(batch_id))
+
+    async def cleanup(self, batch_id: str) -> FileIds:
+        return await self.run(self._cleanup_flow(batch_id))
+
+
+def _download(adapter: ProviderAdapter, file_id: str) -> Flow[Path | None]:
+    from dataclasses import replace
+
+    response = yield replace(adapter.download_file(file_id), stream=True)
+    path: Path | None = response.path
+    return path
