@@ -89,7 +89,42 @@ _EXPORTS = {
     },
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"], key=str.casefold)
+__all__ = [
+    "AsyncBatchClient",
+    "AuthenticationError",
+    "Batch",
+    "BatchClient",
+    "BatchError",
+    "BatchFailedError",
+    "BatchRequest",
+    "BatchResult",
+    "BatchStateError",
+    "BatchStatus",
+    "ConfigurationError",
+    "ConflictError",
+    "InputValidationError",
+    "NotFoundError",
+    "PluginError",
+    "PollPolicy",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderResponseError",
+    "ProviderServerError",
+    "ProviderStatusError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "RequestCounts",
+    "ResultError",
+    "ResultSet",
+    "ResultStatus",
+    "RetryPolicy",
+    "UnknownProviderError",
+    "UnsupportedOperationError",
+    "Usage",
+    "ValidationProblem",
+    "WaitTimeoutError",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

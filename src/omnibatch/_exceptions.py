@@ -20,7 +20,7 @@
     ├── UnsupportedOperationError     the provider's API has no such operation
     └── BatchStateError               the lifecycle was misused (results of a running batch)
         ├── WaitTimeoutError          wait() gave up before the batch ended
-        └── BatchFailedError          the batch ended failed/expired/cancelled where success was required
+        └── BatchFailedError          the batch ended failed, expired or cancelled
 
 No exception message, ``repr`` or attribute ever carries an API key: the HTTP layer adds
 credentials to requests after flows have built them, and error bodies are the provider's.

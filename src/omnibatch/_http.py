@@ -174,7 +174,11 @@ class _Prepared:
         self, client: httpx.Client | httpx.AsyncClient, adapter: ProviderAdapter, req: HttpRequest
     ) -> None:
         self.stack = ExitStack()
-        url = req.path if req.path.startswith(("http://", "https://")) else adapter.base_url + req.path
+        url = (
+            req.path
+            if req.path.startswith(("http://", "https://"))
+            else adapter.base_url + req.path
+        )
         headers = {"User-Agent": _USER_AGENT, **adapter.default_headers(), **req.headers}
         headers.update(adapter.auth_headers())
         kwargs: dict[str, Any] = {"params": list(req.params) or None, "headers": headers}
@@ -196,11 +200,14 @@ class _Prepared:
         self.source = req
 
     def describe(self) -> str:
-        return f"{self.source.describe()} ({self.request.method} {self.request.url.copy_with(query=None)})"
+        url = self.request.url.copy_with(query=None)
+        return f"{self.source.describe()} ({self.request.method} {url})"
 
 
 def _transport_error(exc: httpx.TransportError, prepared: _Prepared, provider: str) -> BatchError:
-    cls = ProviderTimeoutError if isinstance(exc, httpx.TimeoutException) else ProviderConnectionError
+    cls = (
+        ProviderTimeoutError if isinstance(exc, httpx.TimeoutException) else ProviderConnectionError
+    )
     return cls(
         f"{prepared.describe()} failed: {type(exc).__name__}: {exc}",
         provider=provider,
@@ -221,12 +228,15 @@ def _response(resp: httpx.Response, content: bytes = b"", path: Path | None = No
 
 def _check_length(resp: httpx.Response, received: int, offset: int) -> None:
     expected = resp.headers.get("content-length")
-    if expected is not None and "content-encoding" not in resp.headers:
-        if received != int(expected):
-            raise httpx.RemoteProtocolError(
-                f"download truncated: {received} of {expected} bytes after offset {offset}",
-                request=resp.request,
-            )
+    if (
+        expected is not None
+        and "content-encoding" not in resp.headers
+        and received != int(expected)
+    ):
+        raise httpx.RemoteProtocolError(
+            f"download truncated: {received} of {expected} bytes after offset {offset}",
+            request=resp.request,
+        )
 
 
 class SyncSender:
@@ -252,8 +262,6 @@ class SyncSender:
     def _download(self, prepared: _Prepared) -> HttpResponse:
         target = _download_target(self.workdir, prepared.request)
         partial = target.with_suffix(".part")
-        if target.exists():
-            return HttpResponse(200, {}, b"", target, str(prepared.request.url))
         offset = partial.stat().st_size if partial.exists() else 0
         if offset:
             prepared.request.headers["Range"] = f"bytes={offset}-"
@@ -299,8 +307,6 @@ class AsyncSender:
     async def _download(self, prepared: _Prepared) -> HttpResponse:
         target = _download_target(self.workdir, prepared.request)
         partial = target.with_suffix(".part")
-        if target.exists():
-            return HttpResponse(200, {}, b"", target, str(prepared.request.url))
         offset = partial.stat().st_size if partial.exists() else 0
         if offset:
             prepared.request.headers["Range"] = f"bytes={offset}-"

@@ -52,7 +52,8 @@ def new_idempotency_key() -> str:
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """How ``wait`` polls: start at ``initial`` seconds, grow by ``multiplier`` up to ``maximum``."""
+    """How ``wait`` polls: every ``initial`` seconds at first, growing by ``multiplier`` up to
+    ``maximum``; ``max_consecutive_errors`` failed polls in a row end the wait."""
 
     initial: float = 1.0
     multiplier: float = 1.5
@@ -164,12 +165,17 @@ def wait_flow(
             if last is None:
                 raise WaitTimeoutError(
                     f"no answer for batch {batch_id} within {timeout}s",
-                    batch=Batch(id=batch_id, provider=adapter.name, status=BatchStatus.UNKNOWN,
-                                provider_status="unknown"),
+                    batch=Batch(
+                        id=batch_id,
+                        provider=adapter.name,
+                        status=BatchStatus.UNKNOWN,
+                        provider_status="unknown",
+                    ),
                     provider=adapter.name,
                 )
             raise WaitTimeoutError(
-                f"batch {batch_id} still {last.status} after {elapsed:.1f}s", batch=last,
+                f"batch {batch_id} still {last.status} after {elapsed:.1f}s",
+                batch=last,
                 provider=adapter.name,
             )
         yield Sleep(delay)
@@ -207,9 +213,7 @@ def fetch_results(
     return batch, fetched
 
 
-def merged_metadata(
-    metadata: Mapping[str, str] | None, adapter: ProviderAdapter
-) -> dict[str, str]:
+def merged_metadata(metadata: Mapping[str, str] | None, adapter: ProviderAdapter) -> dict[str, str]:
     """User metadata, checked against the provider's limits."""
     from omnibatch._exceptions import ConfigurationError
 

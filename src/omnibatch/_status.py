@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["BatchStatus", "UnknownStatusWarning", "normalize_status"]
 
@@ -18,7 +18,7 @@ class UnknownStatusWarning(UserWarning):
     """A provider returned a status value its adapter does not know."""
 
 
-class BatchStatus(str, Enum):
+class BatchStatus(StrEnum):
     """Where a provider batch is in its lifecycle, in one vocabulary for all providers."""
 
     QUEUED = "queued"
@@ -36,9 +36,6 @@ class BatchStatus(str, Enum):
     def is_terminal(self) -> bool:
         """True once the provider will not change the batch any more."""
         return self in _TERMINAL
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _TERMINAL = frozenset(

@@ -265,7 +265,9 @@ class ProviderAdapter(ABC):
         try:
             body = response.json()
         except ValueError:
-            return ErrorInfo(response.text[:500] or f"HTTP {response.status_code}", None, request_id)
+            return ErrorInfo(
+                response.text[:500] or f"HTTP {response.status_code}", None, request_id
+            )
         return ErrorInfo(*_dig_error(body), request_id=request_id)
 
 

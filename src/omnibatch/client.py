@@ -149,7 +149,9 @@ class _BaseBatchClient:
         self._prepared = 0
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.adapter.base_url!r})"
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, base_url={self.adapter.base_url!r})"
+        )
 
     def _http_flow(self, flow: Flow[T]) -> Flow[T]:
         return with_http(flow, self.adapter, self.retry, self._rng)
@@ -204,12 +206,19 @@ class _BaseBatchClient:
         idempotency_key: str | None,
     ) -> Flow[Batch]:
         part = prepared.parts[0]
-        spec = self._spec(prepared.endpoint, model or part.model, completion_window, metadata, options)
+        spec = self._spec(
+            prepared.endpoint, model or part.model, completion_window, metadata, options
+        )
         ref: InputRef = yield from self.adapter.upload(part)
         since = datetime.now(UTC)
         batch: Batch = yield from create_once(
-            self.adapter, ref, spec, key=idempotency_key or new_idempotency_key(),
-            since=since, policy=self.retry, rng=self._rng,
+            self.adapter,
+            ref,
+            spec,
+            key=idempotency_key or new_idempotency_key(),
+            since=since,
+            policy=self.retry,
+            rng=self._rng,
         )
         return batch
 
@@ -227,8 +236,13 @@ class _BaseBatchClient:
         ref = input if isinstance(input, InputRef) else InputRef(part=None, file_id=input)
         spec = self._spec(endpoint, model, completion_window, metadata, options)
         batch: Batch = yield from create_once(
-            self.adapter, ref, spec, key=idempotency_key or new_idempotency_key(),
-            since=datetime.now(UTC), policy=self.retry, rng=self._rng,
+            self.adapter,
+            ref,
+            spec,
+            key=idempotency_key or new_idempotency_key(),
+            since=datetime.now(UTC),
+            policy=self.retry,
+            rng=self._rng,
         )
         return batch
 
@@ -282,7 +296,9 @@ class BatchClient(_BaseBatchClient):
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
@@ -330,10 +346,16 @@ class BatchClient(_BaseBatchClient):
         """Validate, translate, upload and create one batch from a JSONL file or request objects."""
         prepared = self.prepare(source, endpoint=endpoint, model=model)
         self._check_single(prepared)
-        return self.run(self._submit_flow(
-            prepared, model=model, completion_window=completion_window, metadata=metadata,
-            options=options, idempotency_key=idempotency_key,
-        ))
+        return self.run(
+            self._submit_flow(
+                prepared,
+                model=model,
+                completion_window=completion_window,
+                metadata=metadata,
+                options=options,
+                idempotency_key=idempotency_key,
+            )
+        )
 
     def upload(self, prepared: PreparedInput) -> InputRef:
         """Upload a prepared single-part input (no-op for inline providers)."""
@@ -352,10 +374,17 @@ class BatchClient(_BaseBatchClient):
         idempotency_key: str | None = None,
     ) -> Batch:
         """Create a batch from an uploaded input (an ``InputRef`` or a provider file id)."""
-        return self.run(self._create_flow(
-            input, endpoint=endpoint, model=model, completion_window=completion_window,
-            metadata=metadata, options=options, idempotency_key=idempotency_key,
-        ))
+        return self.run(
+            self._create_flow(
+                input,
+                endpoint=endpoint,
+                model=model,
+                completion_window=completion_window,
+                metadata=metadata,
+                options=options,
+                idempotency_key=idempotency_key,
+            )
+        )
 
     def retrieve(self, batch_id: str) -> Batch:
         return self.run(self.adapter.retrieve(batch_id))
@@ -401,10 +430,16 @@ class BatchClient(_BaseBatchClient):
         poll: PollPolicy | None = None,
     ) -> Batch:
         """Poll until the batch ends; returns it whatever the outcome (check ``status``)."""
-        return self.run(wait_flow(
-            self.adapter, batch_id, poll=poll or self.poll, clock=self._clock, timeout=timeout,
-            on_progress=on_progress,
-        ))
+        return self.run(
+            wait_flow(
+                self.adapter,
+                batch_id,
+                poll=poll or self.poll,
+                clock=self._clock,
+                timeout=timeout,
+                on_progress=on_progress,
+            )
+        )
 
     def results(self, batch_id: str, *, expected_ids: Iterable[str] | None = None) -> ResultSet:
         """Download output and error files and return the results, joined to custom ids."""
@@ -450,7 +485,9 @@ class AsyncBatchClient(_BaseBatchClient):
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
@@ -495,10 +532,16 @@ class AsyncBatchClient(_BaseBatchClient):
     ) -> Batch:
         prepared = self.prepare(source, endpoint=endpoint, model=model)
         self._check_single(prepared)
-        return await self.run(self._submit_flow(
-            prepared, model=model, completion_window=completion_window, metadata=metadata,
-            options=options, idempotency_key=idempotency_key,
-        ))
+        return await self.run(
+            self._submit_flow(
+                prepared,
+                model=model,
+                completion_window=completion_window,
+                metadata=metadata,
+                options=options,
+                idempotency_key=idempotency_key,
+            )
+        )
 
     async def upload(self, prepared: PreparedInput) -> InputRef:
         self._check_single(prepared)
@@ -515,10 +558,17 @@ class AsyncBatchClient(_BaseBatchClient):
         options: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Batch:
-        return await self.run(self._create_flow(
-            input, endpoint=endpoint, model=model, completion_window=completion_window,
-            metadata=metadata, options=options, idempotency_key=idempotency_key,
-        ))
+        return await self.run(
+            self._create_flow(
+                input,
+                endpoint=endpoint,
+                model=model,
+                completion_window=completion_window,
+                metadata=metadata,
+                options=options,
+                idempotency_key=idempotency_key,
+            )
+        )
 
     async def retrieve(self, batch_id: str) -> Batch:
         return await self.run(self.adapter.retrieve(batch_id))
@@ -562,10 +612,16 @@ class AsyncBatchClient(_BaseBatchClient):
         on_progress: Callable[[Batch], Any] | None = None,
         poll: PollPolicy | None = None,
     ) -> Batch:
-        return await self.run(wait_flow(
-            self.adapter, batch_id, poll=poll or self.poll, clock=self._clock, timeout=timeout,
-            on_progress=on_progress,
-        ))
+        return await self.run(
+            wait_flow(
+                self.adapter,
+                batch_id,
+                poll=poll or self.poll,
+                clock=self._clock,
+                timeout=timeout,
+                on_progress=on_progress,
+            )
+        )
 
     async def results(
         self, batch_id: str, *, expected_ids: Iterable[str] | None = None

@@ -140,7 +140,7 @@ def resolve_settings(
     if "api_key" in section:
         raise ConfigurationError(
             f"{config.path}: [providers.{provider}] holds an api_key; keys must come from the "
-            f"environment (set api_key_env = \"VARIABLE_NAME\")"
+            f'environment (set api_key_env = "VARIABLE_NAME")'
         )
     emulator_root = os.environ.get(EMULATOR_URL_ENV)
     emulated = False

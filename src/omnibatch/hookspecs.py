@@ -24,7 +24,13 @@ import pluggy
 if TYPE_CHECKING:
     from omnibatch.adapter import ProviderAdapter
 
-__all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_emulator_dialects", "register_providers"]
+__all__ = [
+    "PROJECT_NAME",
+    "hookimpl",
+    "hookspec",
+    "register_emulator_dialects",
+    "register_providers",
+]
 
 PROJECT_NAME = "omnibatch"
 

@@ -7,7 +7,7 @@ the adapters, and the raw provider object is kept on ``Batch.raw`` / ``BatchResu
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 
 def to_datetime(value: Any) -> datetime | None:
-    """Parse a provider timestamp (Unix seconds, ISO-8601 / RFC 3339 string) as an aware datetime."""
+    """Parse a provider timestamp (Unix seconds, ISO-8601 / RFC 3339) as an aware datetime."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -150,16 +150,13 @@ class BatchRequest(BaseModel):
     body: dict[str, Any]
 
 
-class ResultStatus(str, Enum):
+class ResultStatus(StrEnum):
     """What happened to one request."""
 
     SUCCEEDED = "succeeded"
     ERRORED = "errored"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class ResultError(BaseModel):

@@ -195,19 +195,26 @@ def prepare_input(
             custom_id = f"request-{total}"
         elif not isinstance(custom_id, str) or not custom_id:
             check.add(
-                number, "custom_id", f"must be a non-empty string (got {custom_id!r})",
+                number,
+                "custom_id",
+                f"must be a non-empty string (got {custom_id!r})",
                 'quote it, e.g. "custom_id": "request-1"',
             )
             continue
         if pattern is not None and not pattern.fullmatch(custom_id):
             check.add(
-                number, "custom_id",
+                number,
+                "custom_id",
                 f"{custom_id!r} is not accepted by {adapter.name} (pattern {pattern.pattern})",
                 "use letters, digits, '-' and '_' only, at most 64 characters",
             )
         if custom_id in seen:
-            check.add(number, "custom_id", f"duplicate custom_id {custom_id!r}",
-                      "give every request its own custom_id")
+            check.add(
+                number,
+                "custom_id",
+                f"duplicate custom_id {custom_id!r}",
+                "give every request its own custom_id",
+            )
         seen.add(custom_id)
         method = obj.get("method", "POST")
         if method != "POST":
@@ -215,36 +222,54 @@ def prepare_input(
         url = obj.get("url") or endpoint or batch_endpoint or _DEFAULT_ENDPOINT
         if url not in adapter.endpoints:
             check.add(
-                number, "url", f"{adapter.name} has no batch endpoint {url!r}",
+                number,
+                "url",
+                f"{adapter.name} has no batch endpoint {url!r}",
                 f"use one of {', '.join(sorted(adapter.endpoints))}",
             )
         elif batch_endpoint is None:
             batch_endpoint = url
         elif url != batch_endpoint:
             check.add(
-                number, "url", f"{url!r} differs from {batch_endpoint!r} used earlier",
+                number,
+                "url",
+                f"{url!r} differs from {batch_endpoint!r} used earlier",
                 "put requests for different endpoints in separate inputs",
             )
         body = obj.get("body")
         if not isinstance(body, dict):
-            check.add(number, "body", "missing or not an object", 'add "body": {...} with the '
-                      "endpoint's parameters")
+            check.add(
+                number,
+                "body",
+                "missing or not an object",
+                'add "body": {...} with the endpoint\'s parameters',
+            )
             continue
         unknown = set(obj) - {"custom_id", "method", "url", "body"}
         if unknown:
-            check.add(number, None, f"unknown field(s) {sorted(unknown)}",
-                      "keep custom_id, method, url and body only")
+            check.add(
+                number,
+                None,
+                f"unknown field(s) {sorted(unknown)}",
+                "keep custom_id, method, url and body only",
+            )
         request = BatchRequest(custom_id=custom_id, method="POST", url=url, body=body)
         req_model = adapter.model_of(request) or model
         if req_model is None:
-            check.add(number, "body.model", "no model given",
-                      'add "model" to the body, or pass --model / model=')
+            check.add(
+                number,
+                "body.model",
+                "no model given",
+                'add "model" to the body, or pass --model / model=',
+            )
         elif caps.single_model:
             if batch_model is None:
                 batch_model = req_model
             elif req_model != batch_model:
                 check.add(
-                    number, "body.model", f"model {req_model!r} differs from {batch_model!r}",
+                    number,
+                    "body.model",
+                    f"model {req_model!r} differs from {batch_model!r}",
                     f"{adapter.name} takes one model per batch: split the input by model",
                 )
         for issue in adapter.check_request(request):
@@ -258,8 +283,12 @@ def prepare_input(
         writer.endpoint = batch_endpoint or url
         line = orjson.dumps(adapter.encode_request(request)) + b"\n"
         if max_bytes is not None and len(line) > max_bytes:
-            check.add(number, None, f"request is {len(line)} bytes, over {adapter.name}'s "
-                      f"{max_bytes} bytes per batch", "shorten the request")
+            check.add(
+                number,
+                None,
+                f"request is {len(line)} bytes, over {adapter.name}'s {max_bytes} bytes per batch",
+                "shorten the request",
+            )
             continue
         writer.write(line, custom_id, req_model)
     if total == 0 and not check.count:
@@ -267,7 +296,8 @@ def prepare_input(
     parts = [] if check.count else writer.finish()
     if not split and len(parts) > 1:
         check.add(
-            0, None,
+            0,
+            None,
             f"{total} requests exceed one {adapter.name} batch "
             f"({max_requests or '-'} requests, {max_bytes or '-'} bytes)",
             "use `omnibatch run` or BatchClient.submit_job(), which split automatically",
@@ -276,8 +306,11 @@ def prepare_input(
         writer.discard()
         problems = check.problems
         if check.count > len(problems):
-            problems.append(ValidationProblem(
-                line=None, message=f"{check.count - len(problems)} further problem(s) not shown"))
+            problems.append(
+                ValidationProblem(
+                    line=None, message=f"{check.count - len(problems)} further problem(s) not shown"
+                )
+            )
         raise InputValidationError(problems, source=_describe(source), provider=adapter.name)
     return PreparedInput(
         parts=parts,

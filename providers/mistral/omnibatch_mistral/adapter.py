@@ -102,9 +102,7 @@ class MistralAdapter(ProviderAdapter):
         max_metadata_key_length=32,
         max_metadata_value_length=512,
     )
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        delete_batch=True, model_at_job_level=True
-    )
+    capabilities: ClassVar[Capabilities] = Capabilities(delete_batch=True, model_at_job_level=True)
 
     def encode_request(self, request: BatchRequest) -> dict[str, Any]:
         # The model travels at job level; Mistral lines carry only custom_id and body.
@@ -134,7 +132,9 @@ class MistralAdapter(ProviderAdapter):
         return self.parse_batch(response.json())
 
     def retrieve(self, batch_id: str) -> Flow[Batch]:
-        response = yield HttpRequest("GET", f"/v1/batch/jobs/{batch_id}", operation="retrieve batch")
+        response = yield HttpRequest(
+            "GET", f"/v1/batch/jobs/{batch_id}", operation="retrieve batch"
+        )
         return self.parse_batch(response.json())
 
     def list_batches(
@@ -154,8 +154,9 @@ class MistralAdapter(ProviderAdapter):
             # Like the official SDK (style=form, explode=true), metadata goes as its own keys.
             *metadata.items(),
         )
-        response = yield HttpRequest("GET", "/v1/batch/jobs", params=params,
-                                     operation="list batches")
+        response = yield HttpRequest(
+            "GET", "/v1/batch/jobs", params=params, operation="list batches"
+        )
         payload = response.json()
         items = [self.parse_batch(item) for item in payload.get("data", [])]
         total = int(payload.get("total") or 0)
@@ -242,8 +243,9 @@ class MistralAdapter(ProviderAdapter):
                 detail = body.get("error") if isinstance(body, Mapping) else None
                 detail = detail if isinstance(detail, Mapping) else {}
                 code = detail.get("code") or f"http_{status_code}"
-                message = str(detail.get("message") or (body or {}).get("message")
-                              or f"HTTP {status_code}")
+                message = str(
+                    detail.get("message") or (body or {}).get("message") or f"HTTP {status_code}"
+                )
             return BatchResult(
                 custom_id=custom_id,
                 status=_outcome(str(code) if code else None, message),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from omnibatch._status import BatchStatus
 from omnibatch.adapter import (
     Capabilities,
     CreateSpec,
@@ -32,7 +33,6 @@ from omnibatch.models import (
     Usage,
     to_datetime,
 )
-from omnibatch._status import BatchStatus
 
 __all__ = ["OpenAIAdapter", "parse_usage"]
 
@@ -191,7 +191,9 @@ class OpenAIAdapter(ProviderAdapter):
         error_items = errors.get("data") if isinstance(errors, Mapping) else errors
         usage = raw.get("usage")
         ended = (
-            raw.get("completed_at") or raw.get("failed_at") or raw.get("expired_at")
+            raw.get("completed_at")
+            or raw.get("failed_at")
+            or raw.get("expired_at")
             or raw.get("cancelled_at")
         )
         return Batch(

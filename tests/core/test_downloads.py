@@ -1,0 +1,57 @@
+"""Result downloads are streamed to disk and resume after a truncated transfer, in process and
+over a real socket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from omnibatch import BatchClient, BatchStatus, ResultStatus
+from omnibatch.emulator import Emulator, EmulatorConfig, FaultPlan, FaultRule, ManualClock, serve
+
+
+def requests(n: int) -> list[dict[str, object]]:
+    return [
+        {
+            "custom_id": f"r{i}",
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x " * 200}]},
+        }
+        for i in range(n)
+    ]
+
+
+def _truncating_plan() -> FaultPlan:
+    return FaultPlan(rules=[FaultRule(route="GET */content", kind="truncate", times=1)], seed=1)
+
+
+def test_truncated_download_resumes_in_process(tmp_path: Path) -> None:
+    emulator = Emulator(config=EmulatorConfig(faults=_truncating_plan()), clock=ManualClock())
+    with BatchClient(
+        "openai",
+        api_key="k",
+        base_url="http://e/openai/v1",
+        transport=emulator.transport(),
+        sleep=emulator.advance,
+        workdir=tmp_path,
+    ) as client:
+        batch = client.wait(client.submit(requests(50)).id)
+        assert batch.status is BatchStatus.SUCCEEDED
+        results = list(client.results(batch.id))
+    assert len(results) == 50 and {r.status for r in results} == {ResultStatus.SUCCEEDED}
+    downloads = [r for r in emulator.stats.requests if r.path.endswith("/content")]
+    assert len(downloads) == 2, "one truncated transfer, one resumed transfer"
+    assert "range" in {k.lower() for k in downloads[1].headers}
+
+
+@pytest.mark.timeout(60)
+def test_truncated_download_resumes_over_a_socket(tmp_path: Path) -> None:
+    with serve(port=0, speed=50.0, faults=_truncating_plan()) as server:
+        with BatchClient(
+            "openai", api_key="k", base_url=server.base_url + "/openai/v1", workdir=tmp_path
+        ) as client:
+            batch = client.wait(client.submit(requests(50)).id)
+            results = list(client.results(batch.id))
+        downloads = [r for r in server.emulator.stats.requests if r.path.endswith("/content")]
+    assert len({r.custom_id for r in results}) == 50
+    assert len(downloads) == 2
