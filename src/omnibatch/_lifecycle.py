@@ -61,9 +61,13 @@ class PollPolicy:
     max_consecutive_errors: int = 5
 
 
-def can_reconcile(adapter: ProviderAdapter) -> bool:
+def carries_key(adapter: ProviderAdapter) -> bool:
     caps = adapter.capabilities
-    return caps.metadata and caps.list_batches
+    return caps.metadata or caps.idempotency_key
+
+
+def can_reconcile(adapter: ProviderAdapter) -> bool:
+    return carries_key(adapter) and adapter.capabilities.list_batches
 
 
 def find_by_key(
@@ -108,7 +112,7 @@ def create_once(
     for the key before anything is sent again.
     """
     reconcilable = can_reconcile(adapter)
-    if adapter.capabilities.metadata:
+    if carries_key(adapter):
         spec = replace(spec, metadata={**spec.metadata, IDEMPOTENCY_KEY: key})
     attempt = 1
     while True:

@@ -258,8 +258,10 @@ class _Builder:
         if name in reg.providers:
             first = reg.providers.pop(name).origin
             reg.conflicts[name] = [first, origin]
+            # Hooks run newest-registered first: blame the third-party side, never a built-in.
+            culprit, other = (first, origin) if origin.builtin else (origin, first)
             reg.problems.append(
-                PluginProblem(origin, f"provider name {name!r} is already registered by {first}")
+                PluginProblem(culprit, f"provider name {name!r} is already registered by {other}")
             )
             return
         reg.providers[name] = ProviderEntry(cls, origin)
@@ -272,10 +274,15 @@ class _Builder:
         name = cls.name
         if name in self.registry.dialects:
             first = self.registry.dialects[name].origin
+            culprit, other = (first, origin) if origin.builtin else (origin, first)
             self.registry.problems.append(
-                PluginProblem(origin, f"emulator dialect {name!r} is already registered by {first}")
+                PluginProblem(
+                    culprit, f"emulator dialect {name!r} is already registered by {other}"
+                )
             )
-            return
+            if not origin.builtin:
+                return
+        # A built-in dialect is never shadowed by a third-party one of the same name.
         self.registry.dialects[name] = DialectEntry(cls, origin)
 
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from omnibatch._exceptions import UnsupportedOperationError
 from omnibatch._status import BatchStatus, normalize_status
 from omnibatch.flows import Flow, HttpRequest, HttpResponse
-from omnibatch.models import Batch, BatchRequest, BatchResult, Page
+from omnibatch.models import Batch, BatchRequest, BatchResult, FileObject, Page
 
 __all__ = [
     "Capabilities",
@@ -55,6 +55,10 @@ class Capabilities:
     """Input is uploaded as a file before create (False: requests go inline)."""
     metadata: bool = True
     """Batches carry user metadata (used for idempotency keys and reconciliation)."""
+    idempotency_key: bool = False
+    """Without user metadata, batches still carry omnibatch's idempotency key (the adapter
+    reads it from ``CreateSpec.metadata`` and returns it in ``Batch.metadata``, e.g. through
+    Gemini's display name), so an ambiguous create can be reconciled by listing."""
     list_batches: bool = True
     cancel: bool = True
     delete_files: bool = True
@@ -177,6 +181,11 @@ class ProviderAdapter(ABC):
 
     # --- credentials (applied by the client; flows never see them) ---------------------------
 
+    @property
+    def api_key(self) -> str | None:
+        """The key, for an ``auth_headers`` override; it belongs in no other place."""
+        return self._api_key
+
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate a request. Default: ``Authorization: Bearer <key>``."""
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -190,6 +199,13 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def encode_request(self, request: BatchRequest) -> dict[str, Any]:
         """Translate one request into a line (or inline item) of the provider's input format."""
+
+    def encode_line(self, custom_id: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``encode_request`` as the streaming pipeline calls it, once per input line, with
+        values it has already checked. The default builds a ``BatchRequest``; adapters override
+        it to skip that model per line. It must return what ``encode_request`` returns and must
+        not modify ``body``."""
+        return self.encode_request(BatchRequest(custom_id=custom_id, url=url, body=body))
 
     def check_request(self, request: BatchRequest) -> list[RequestIssue]:
         """Provider-specific validation of one request; the core adds line numbers."""
@@ -205,6 +221,12 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def upload(self, part: InputPart) -> Flow[InputRef]:
         """Make a prepared part available to ``create`` (upload a file, or nothing for inline)."""
+
+    def uploads(self, part: InputPart) -> bool:
+        """Whether ``upload`` stores ``part`` as a file (False: it returns an ``InputRef``
+        without ``file_id`` and ``create`` sends the part inline). Providers that choose per
+        part (Gemini: inline below 20 MB) override it."""
+        return self.capabilities.file_upload
 
     @abstractmethod
     def create(self, ref: InputRef, spec: CreateSpec) -> Flow[Batch]:
@@ -232,6 +254,13 @@ class ProviderAdapter(ABC):
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
         """Normalize one result line or record."""
 
+    def output_line(self, record: Mapping[str, Any], source: ResultSource) -> dict[str, Any]:
+        """One result record as the line :func:`omnibatch.results.write_output` writes: the
+        default is ``parse_result_line(record, source).to_output_line()``. Merging a million
+        results spends most of its time here, so adapters override it with plain dict work
+        (same output; raise ``KeyError``/``TypeError``/``ValueError`` on a malformed record)."""
+        return self.parse_result_line(record, source).to_output_line()
+
     @abstractmethod
     def parse_batch(self, raw: Mapping[str, Any]) -> Batch:
         """Normalize the provider's batch object."""
@@ -245,6 +274,12 @@ class ProviderAdapter(ABC):
         """Delete a batch record, where the provider has that."""
         yield from ()
         raise UnsupportedOperationError(f"{self.name} cannot delete batches", provider=self.name)
+
+    def list_files(self, *, cursor: str | None, limit: int | None) -> Flow[Page[FileObject]]:
+        """One page of the stored batch files, newest first where the provider allows. The job
+        runner uses it to find an upload whose answer a crash lost. Default: not supported."""
+        yield from ()
+        raise UnsupportedOperationError(f"{self.name} cannot list files", provider=self.name)
 
     def download_file(self, file_id: str) -> HttpRequest:
         """The request that downloads a stored file's content."""

@@ -7,7 +7,6 @@ and sleep.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import shutil
@@ -17,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
 
@@ -36,8 +35,9 @@ from omnibatch.adapter import CreateSpec, InputRef, ProviderAdapter
 from omnibatch.config import FileConfig, ProviderSettings, load_config, resolve_provider_name
 from omnibatch.flows import Flow, HttpRequest, Sleep
 from omnibatch.models import Batch, BatchResult, Page
-from omnibatch.pipeline import InputSource, PreparedInput, prepare_input
-from omnibatch.results import iter_batch_results
+
+if TYPE_CHECKING:  # imported when used: they are not needed to create a client
+    from omnibatch.pipeline import InputSource, PreparedInput
 
 __all__ = ["AsyncBatchClient", "BatchClient", "ResultSet", "make_adapter"]
 
@@ -101,8 +101,14 @@ class ResultSet:
         self._expected = expected_ids
 
     def __iter__(self) -> Iterator[BatchResult]:
+        from omnibatch.results import iter_batch_results
+
         return iter_batch_results(
-            self._adapter, self.sources, batch_id=self.batch.id, expected_ids=self._expected
+            self._adapter,
+            self.sources,
+            batch_id=self.batch.id,
+            expected_ids=self._expected,
+            batch_status=self.batch.status,
         )
 
     def by_custom_id(self) -> dict[str, BatchResult]:
@@ -167,6 +173,8 @@ class _BaseBatchClient:
         split: bool = False,
     ) -> PreparedInput:
         """Validate and translate an input for this provider (local; nothing is sent)."""
+        from omnibatch.pipeline import prepare_input
+
         self._prepared += 1
         return prepare_input(
             source,
@@ -472,14 +480,18 @@ class AsyncBatchClient(_BaseBatchClient):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(provider, **kwargs)
         self._own_http = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
         self._sender = AsyncSender(self._http, self.adapter, self.workdir)
-        self._sleep = sleep
+        if sleep is None:
+            import asyncio  # here, not at module level: `import asyncio` costs ~15 ms
+
+            sleep = asyncio.sleep
+        self._sleep: Callable[[float], Awaitable[None]] = sleep
 
     async def __aenter__(self) -> Self:
         return self

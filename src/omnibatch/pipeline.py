@@ -2,38 +2,69 @@
 
 One pass over the input (a JSONL file, ``-`` for stdin, or an iterable of ``BatchRequest`` /
 dicts) writes provider-ready part files while it validates, so memory stays bounded whatever the
-input size. Every problem is collected with its line number, field and fix; if there is any,
-:class:`~omnibatch.InputValidationError` is raised and the part files are removed: nothing is
-uploaded. Parts are cut before a provider limit (requests or bytes per batch) would be exceeded.
+input size: the input is read in blocks, each line is parsed, checked with plain dict tests and
+translated by the adapter's ``encode_line``, and duplicate custom ids are tracked in memory up to
+a limit, then on disk (:mod:`omnibatch._index`). Every problem is collected with its line number,
+field and fix; if there is any, :class:`~omnibatch.InputValidationError` is raised and the part
+files are removed: nothing is uploaded. Parts are cut before a provider limit (requests or bytes
+per batch) would be exceeded.
+
+Three entry points share the pass: :func:`prepare_input` (part files for upload),
+:func:`convert_input` (one translated file, ``omnibatch convert``) and :func:`validate_input`
+(a report, nothing written, ``omnibatch validate``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import shutil
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from omnibatch._exceptions import InputValidationError
+from omnibatch._index import MEMORY_KEYS, DuplicateFinder, ids_text
 from omnibatch.adapter import InputPart, ProviderAdapter
 from omnibatch.models import BatchRequest, ValidationProblem
 
-__all__ = ["InputSource", "PreparedInput", "iter_records", "prepare_input"]
+if TYPE_CHECKING:
+    import queue
+    import threading
+
+__all__ = [
+    "InputSource",
+    "PartPlan",
+    "PreparedInput",
+    "ValidationReport",
+    "convert_input",
+    "iter_records",
+    "prepare_input",
+    "validate_input",
+]
 
 InputSource = str | Path | Iterable[BatchRequest | Mapping[str, Any]]
 
 MAX_PROBLEMS_KEPT = 1000
+BLOCK_SIZE = 1 << 20
 _DEFAULT_ENDPOINT = "/v1/chat/completions"
+_FIELDS = frozenset({"custom_id", "method", "url", "body"})
+_FLUSH_LINES = 2048
+_NO_LIMIT = sys.maxsize
 
 
 @dataclass
 class PreparedInput:
-    """The result of a pipeline pass: part files ready for ``adapter.upload``."""
+    """The result of a pipeline pass: part files ready for ``adapter.upload``.
+
+    ``input_hash`` is the sha256 of the input file's bytes (for request objects: of their
+    canonical JSON lines)."""
 
     parts: list[InputPart]
     total: int
@@ -45,14 +76,52 @@ class PreparedInput:
     problems: list[ValidationProblem] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PartPlan:
+    """One part :func:`validate_input` would write."""
+
+    index: int
+    count: int
+    size_bytes: int
+    model: str | None
+
+
+@dataclass
+class ValidationReport:
+    """What :func:`validate_input` found. ``problems`` keeps the first
+    ``MAX_PROBLEMS_KEPT``; ``problem_count`` counts them all."""
+
+    source: str
+    provider: str
+    total: int
+    endpoint: str
+    model: str | None
+    parts: list[PartPlan]
+    input_hash: str
+    generated_ids: int
+    problems: list[ValidationProblem]
+    problem_count: int
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def error(self) -> InputValidationError:
+        """The exception ``prepare_input`` would raise for this input."""
+        return InputValidationError(self.problems, source=self.source, provider=self.provider)
+
+
 def iter_records(source: InputSource) -> Iterator[tuple[int, bytes | Mapping[str, Any]]]:
-    """Yield ``(line_number, raw line or object)``; blank lines are skipped."""
+    """Yield ``(line_number, raw line without its newline, or object)``; blank lines are
+    skipped (but counted)."""
     if isinstance(source, str | Path):
-        if str(source) == "-":
-            yield from _iter_lines(sys.stdin.buffer)
-            return
-        with open(source, "rb") as fh:
-            yield from _iter_lines(fh)
+        number = 0
+        for lines in _line_blocks(source, None):
+            for line in lines:
+                number += 1
+                stripped = line.rstrip(b"\r\n")
+                if stripped.strip():
+                    yield number, stripped
         return
     for number, item in enumerate(source, start=1):
         if isinstance(item, BatchRequest):
@@ -61,10 +130,255 @@ def iter_records(source: InputSource) -> Iterator[tuple[int, bytes | Mapping[str
             yield number, item
 
 
-def _iter_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    for number, line in enumerate(fh, start=1):
-        if line.strip():
-            yield number, line
+def prepare_input(
+    source: InputSource,
+    adapter: ProviderAdapter,
+    workdir: Path,
+    *,
+    endpoint: str | None = None,
+    model: str | None = None,
+    max_requests: int | None = None,
+    max_bytes: int | None = None,
+    split: bool = True,
+    memory_ids: int = MEMORY_KEYS,
+    override_model: bool = False,
+) -> PreparedInput:
+    """Validate and translate ``source`` for ``adapter`` into part files under ``workdir``.
+
+    ``max_requests`` / ``max_bytes`` override the provider's limits (never exceeding them).
+    With ``split=False`` an input over the limits is a validation problem instead of several
+    parts. ``model`` fills in requests without a model (or, with ``override_model=True``,
+    replaces every request's model). ``memory_ids`` is how many custom ids the duplicate check
+    keeps in memory before it continues on disk. Raises :class:`~omnibatch.InputValidationError`
+    listing every problem.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    writer = _PartWriter(workdir)
+    run = _Run(
+        adapter,
+        writer,
+        workdir,
+        endpoint=endpoint,
+        model=model,
+        max_requests=_min(max_requests, adapter.limits.max_requests),
+        max_bytes=_min(max_bytes, adapter.limits.max_bytes),
+        memory_ids=memory_ids,
+        override_model=override_model,
+    )
+    run.execute(source)
+    if not split and len(writer.parts) > 1:
+        run.check.add(
+            0,
+            None,
+            f"{run.total} requests exceed one {adapter.name} batch "
+            f"({run.max_requests_text} requests, {run.max_bytes_text} bytes)",
+            "use `omnibatch run` or BatchClient.submit_job(), which split automatically",
+        )
+    if run.check.count:
+        writer.discard()
+        raise run.check.error(_describe(source), adapter.name)
+    return PreparedInput(
+        parts=writer.parts,
+        total=run.total,
+        endpoint=run.endpoint,
+        model=run.batch_model,
+        input_hash=run.digest,
+        workdir=workdir,
+        generated_ids=run.generated,
+    )
+
+
+def convert_input(
+    source: InputSource,
+    adapter: ProviderAdapter,
+    out_path: str | Path,
+    *,
+    endpoint: str | None = None,
+    model: str | None = None,
+    memory_ids: int = MEMORY_KEYS,
+    override_model: bool = False,
+) -> PreparedInput:
+    """Validate ``source`` and write it, translated for ``adapter``, to one file ``out_path``
+    (no splitting: compare ``parts[0].count`` / ``size_bytes`` with ``adapter.limits``).
+
+    The file appears only when the whole input is valid (it is written beside ``out_path`` and
+    renamed); otherwise :class:`~omnibatch.InputValidationError` lists every problem.
+    """
+    out = Path(out_path)
+    scratch = Path(tempfile.mkdtemp(prefix="omnibatch-convert-"))
+    writer = _FileWriter(out)
+    try:
+        run = _Run(
+            adapter,
+            writer,
+            scratch,
+            endpoint=endpoint,
+            model=model,
+            max_requests=None,
+            max_bytes=None,
+            memory_ids=memory_ids,
+            override_model=override_model,
+        )
+        run.execute(source)
+        if run.check.count:
+            writer.discard()
+            raise run.check.error(_describe(source), adapter.name)
+        part = writer.commit(run.endpoint)
+    finally:
+        writer.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return PreparedInput(
+        parts=[part],
+        total=run.total,
+        endpoint=run.endpoint,
+        model=run.batch_model,
+        input_hash=run.digest,
+        workdir=out.parent,
+        generated_ids=run.generated,
+    )
+
+
+def validate_input(
+    source: InputSource,
+    adapter: ProviderAdapter,
+    *,
+    endpoint: str | None = None,
+    model: str | None = None,
+    max_requests: int | None = None,
+    max_bytes: int | None = None,
+    memory_ids: int = MEMORY_KEYS,
+    override_model: bool = False,
+) -> ValidationReport:
+    """Run every check of :func:`prepare_input` and plan the split, writing nothing.
+    Never raises for a bad input: the report lists the problems."""
+    scratch = Path(tempfile.mkdtemp(prefix="omnibatch-validate-"))
+    writer = _PlanWriter()
+    try:
+        run = _Run(
+            adapter,
+            writer,
+            scratch,
+            endpoint=endpoint,
+            model=model,
+            max_requests=_min(max_requests, adapter.limits.max_requests),
+            max_bytes=_min(max_bytes, adapter.limits.max_bytes),
+            memory_ids=memory_ids,
+            override_model=override_model,
+        )
+        run.execute(source)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return ValidationReport(
+        source=_describe(source),
+        provider=adapter.name,
+        total=run.total,
+        endpoint=run.endpoint,
+        model=run.batch_model,
+        parts=writer.plans,
+        input_hash=run.digest,
+        generated_ids=run.generated,
+        problems=run.check.sorted_problems(),
+        problem_count=run.check.count,
+    )
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _line_blocks(source: str | Path, hasher: _Hasher | None) -> Iterator[Iterable[bytes]]:
+    """The input's lines (with their newline), a block at a time; blank lines included so line
+    numbers stay right."""
+    if str(source) == "-":
+        yield from _split_blocks(sys.stdin.buffer, hasher)
+        return
+    try:
+        fh = open(source, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        problem = ValidationProblem(
+            line=None,
+            message=f"cannot read the input: {exc.strerror or exc}",
+            fix="check the path (or pass - to read standard input)",
+        )
+        raise InputValidationError([problem], source=str(source)) from None
+    with fh:
+        yield from _split_blocks(fh, hasher)
+
+
+def _split_blocks(fh: IO[bytes], hasher: _Hasher | None) -> Iterator[Iterable[bytes]]:
+    # Lines come from a BytesIO over each block rather than block.split(): one line object
+    # alive at a time reuses the same memory, where a list of thousands churns the allocator.
+    tail = b""
+    while True:
+        block = fh.read(BLOCK_SIZE)
+        if not block:
+            break
+        if hasher is not None:
+            hasher.update(block)
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            tail += block
+            continue
+        whole = tail + block[:cut] if tail else block[:cut]
+        tail = block[cut:]
+        yield io.BytesIO(whole)
+    if tail:
+        yield (tail,)
+
+
+def _object_blocks(
+    source: Iterable[BatchRequest | Mapping[str, Any]], digest: Any
+) -> Iterator[list[Any]]:
+    block: list[Any] = []
+    for item in source:
+        obj = item.model_dump() if isinstance(item, BatchRequest) else item
+        try:
+            digest.update(
+                orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+            )
+        except TypeError:  # not JSON: the line's check reports it
+            digest.update(repr(obj).encode() + b"\n")
+        block.append(obj)
+        if len(block) >= 1024:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+class _Hasher:
+    """sha256 of the input on a worker thread: hashlib releases the GIL on large blocks, so on a
+    machine with a spare core hashing costs no wall time."""
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._work, name="omnibatch-hash", daemon=True
+        )
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (block := self._queue.get()) is not None:
+            self._digest.update(block)
+
+    def update(self, block: bytes) -> None:
+        self._queue.put(block)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+
+# --- checking -----------------------------------------------------------------------------------
 
 
 class _Checker:
@@ -79,248 +393,466 @@ class _Checker:
         if len(self.problems) < MAX_PROBLEMS_KEPT:
             self.problems.append(ValidationProblem(line=line, field=fld, message=message, fix=fix))
 
+    def sorted_problems(self) -> list[ValidationProblem]:
+        # Duplicates found on disk arrive after the pass: show everything in line order.
+        problems = sorted(self.problems, key=lambda p: p.line or 0)
+        if self.count > len(problems):
+            problems.append(
+                ValidationProblem(
+                    line=None, message=f"{self.count - len(problems)} further problem(s) not shown"
+                )
+            )
+        return problems
 
-class _PartWriter:
-    """Writes encoded lines into part files, starting a new part before a limit is crossed."""
+    def error(self, source: str, provider: str) -> InputValidationError:
+        return InputValidationError(self.sorted_problems(), source=source, provider=provider)
 
-    def __init__(self, workdir: Path, max_requests: int | None, max_bytes: int | None) -> None:
+
+def _overrides(adapter: ProviderAdapter, name: str) -> bool:
+    return getattr(type(adapter), name) is not getattr(ProviderAdapter, name)
+
+
+class _Run:
+    """One pass over an input, feeding a writer (parts, one file, or a plan)."""
+
+    def __init__(
+        self,
+        adapter: ProviderAdapter,
+        writer: _Writer,
+        workdir: Path,
+        *,
+        endpoint: str | None,
+        model: str | None,
+        max_requests: int | None,
+        max_bytes: int | None,
+        memory_ids: int,
+        override_model: bool = False,
+    ) -> None:
+        self.adapter = adapter
+        self.override_model = override_model
+        self.writer = writer
         self.workdir = workdir
-        self.max_requests = max_requests
-        self.max_bytes = max_bytes
-        self.endpoint = _DEFAULT_ENDPOINT
-        self.parts: list[InputPart] = []
-        self._fh: IO[bytes] | None = None
-        self._ids: IO[bytes] | None = None
-        self._count = 0
-        self._bytes = 0
-        self._model: str | None = None
+        self.endpoint_arg = endpoint
+        self.model_arg = model
+        self.max_requests = max_requests or _NO_LIMIT
+        self.max_bytes = max_bytes or _NO_LIMIT
+        self.max_requests_text = str(max_requests) if max_requests else "-"
+        self.max_bytes_text = str(max_bytes) if max_bytes else "-"
+        self.memory_ids = memory_ids
+        self.check = _Checker()
+        self.total = 0
+        self.generated = 0
+        self.batch_url: str | None = None
+        self.batch_model: str | None = None
+        self.digest = ""
 
-    def _path(self, suffix: str) -> Path:
-        return self.workdir / f"part-{len(self.parts):05d}{suffix}"
+    @property
+    def endpoint(self) -> str:
+        return self.batch_url or self.endpoint_arg or _DEFAULT_ENDPOINT
 
-    def write(self, line: bytes, custom_id: str, model: str | None) -> None:
-        full = (self.max_requests is not None and self._count >= self.max_requests) or (
-            self.max_bytes is not None and self._count and self._bytes + len(line) > self.max_bytes
+    def execute(self, source: InputSource) -> None:
+        finder = DuplicateFinder(self.workdir, memory_keys=self.memory_ids)
+        try:
+            if isinstance(source, str | Path):
+                hasher = _Hasher()
+                try:
+                    self._loop(_line_blocks(source, hasher), orjson.loads, finder)
+                finally:
+                    self.digest = hasher.hexdigest()
+            else:
+                digest = hashlib.sha256()
+                self._loop(_object_blocks(source, digest), _same, finder)
+                self.digest = digest.hexdigest()
+            for dup in finder.finish(MAX_PROBLEMS_KEPT):
+                self._duplicate(dup.line, dup.custom_id, dup.first_line)
+        finally:
+            finder.close()
+        if self.total == 0 and not self.check.count:
+            self.check.add(0, None, "the input has no requests", "add at least one JSONL line")
+
+    def _duplicate(self, line: int, custom_id: str, first_line: int) -> None:
+        self.check.add(
+            line,
+            "custom_id",
+            f"duplicate custom_id {custom_id!r} (first used on line {first_line})",
+            "give every request its own custom_id",
         )
-        if full:
-            self._close_part()
-        if self._fh is None or self._ids is None:
-            self._fh = open(self._path(".jsonl"), "wb")  # noqa: SIM115
-            self._ids = open(self._path(".ids"), "wb")  # noqa: SIM115
-            self._count = self._bytes = 0
-            self._model = model
-        self._fh.write(line)
-        self._ids.write(custom_id.encode() + b"\n")
-        self._count += 1
-        self._bytes += len(line)
 
-    def _close_part(self) -> None:
-        if self._fh is None or self._ids is None:
-            return
-        self._fh.close()
-        self._ids.close()
-        self.parts.append(
-            InputPart(
-                path=self._path(".jsonl"),
-                index=len(self.parts),
-                count=self._count,
-                size_bytes=self._bytes,
-                endpoint=self.endpoint,
-                model=self._model,
-                custom_ids_path=self._path(".ids"),
-            )
+    # The hot loop: a million lines go through here, so it sticks to local names and plain
+    # type tests, checks the common case with one comparison where it can, and leaves
+    # everything unusual to the helpers below.
+    def _loop(
+        self, blocks: Iterator[Iterable[Any]], loads: Callable[[Any], Any], finder: DuplicateFinder
+    ) -> None:
+        adapter = self.adapter
+        check = self.check
+        problem = check.add
+        problems = check.problems  # non-empty as soon as any problem was found
+        dumps = orjson.dumps
+        decode_error = orjson.JSONDecodeError
+        newline = orjson.OPT_APPEND_NEWLINE
+        fields = _FIELDS
+        encode = adapter.encode_line
+        custom_model_of = _overrides(adapter, "model_of")
+        custom_check = _overrides(adapter, "check_request")
+        pattern = (
+            re.compile(adapter.limits.custom_id_pattern)
+            if adapter.limits.custom_id_pattern
+            else None
         )
-        self._fh = self._ids = None
+        inject_model = self.model_arg is not None and not adapter.capabilities.model_at_job_level
+        override = self.override_model and self.model_arg is not None
+        job_model = self.model_arg
+        max_requests = self.max_requests
+        max_bytes = self.max_bytes
+        writer = self.writer
+        data_buf = writer.data
+        ids_append = writer.ids.append
+        seen: dict[str, int] | None = finder.memory
+        remember = finder.memory.setdefault
+        spill_keys: list[str] = []
+        spill_lines: list[int] = []
+        memory_cap = finder.memory_keys
+        batch_url = self.batch_url
+        default_url = self.endpoint_arg or _DEFAULT_ENDPOINT
+        batch_model = self.batch_model
+        # part_count starts at the limit so that the first line opens the first part.
+        part_count = max_requests
+        part_bytes = 0
+        part_model: str | None = None
+        started = False
+        unflushed = _FLUSH_LINES
+        number = total = generated = 0
+        for block in blocks:
+            for raw in block:
+                number += 1
+                try:
+                    obj = loads(raw)
+                except decode_error as exc:
+                    if raw.strip():
+                        problem(
+                            number,
+                            None,
+                            f"not valid JSON ({exc})",
+                            "write one JSON object per line",
+                        )
+                    continue
+                if obj.__class__ is not dict:
+                    if isinstance(obj, Mapping):
+                        obj = dict(obj)
+                    else:
+                        problem(
+                            number,
+                            None,
+                            "a line must be a JSON object",
+                            "wrap the request in {...}",
+                        )
+                        continue
+                total += 1
+                custom_id = obj.get("custom_id")
+                method = obj.get("method")
+                url = obj.get("url")
+                body = obj.get("body")
+                if custom_id.__class__ is not str or not custom_id:
+                    if custom_id is None:
+                        generated += 1
+                        custom_id = f"request-{total}"
+                    else:
+                        problem(
+                            number,
+                            "custom_id",
+                            f"must be a non-empty string (got {custom_id!r})",
+                            'quote it, e.g. "custom_id": "request-1"',
+                        )
+                        continue
+                if seen is not None:
+                    first = remember(custom_id, number)
+                    if first != number:
+                        self._duplicate(number, custom_id, first)
+                else:
+                    spill_keys.append(custom_id)
+                    spill_lines.append(number)
+                if (len(obj) != 4 or method is None or url is None) and not fields.issuperset(obj):
+                    problem(
+                        number,
+                        None,
+                        f"unknown field(s) {sorted(set(obj) - fields)}",
+                        "keep custom_id, method, url and body only",
+                    )
+                if method != "POST" and method is not None:
+                    problem(
+                        number, "method", f"must be POST (got {method!r})", 'set "method": "POST"'
+                    )
+                if url != batch_url or url is None:
+                    url = url or default_url
+                    if url != batch_url:
+                        if not self._url_ok(number, url):
+                            url = None
+                        elif batch_url is None:
+                            batch_url = self.batch_url = url
+                            default_url = self.endpoint_arg or url
+                if body.__class__ is not dict:
+                    problem(
+                        number,
+                        "body",
+                        "missing or not an object",
+                        'add "body": {...} with the endpoint\'s parameters',
+                    )
+                    continue
+                if url is None:
+                    continue
+                if override:
+                    if body.get("model") != job_model:
+                        body = {**body, "model": job_model}
+                    req_model = job_model
+                elif custom_model_of:
+                    req_model = adapter.model_of(_request(custom_id, url, body)) or job_model
+                else:
+                    req_model = body.get("model") or job_model
+                if req_model != batch_model or req_model is None:
+                    batch_model = self._model_ok(number, req_model, batch_model)
+                if custom_check:
+                    for issue in adapter.check_request(_request(custom_id, url, body)):
+                        problem(number, issue.field, issue.message, issue.fix)
+                if pattern is not None and not pattern.fullmatch(custom_id):
+                    problem(
+                        number,
+                        "custom_id",
+                        f"{custom_id!r} is not accepted by {adapter.name} "
+                        f"(pattern {pattern.pattern})",
+                        "use letters, digits, '-' and '_' only, at most 64 characters",
+                    )
+                if problems:
+                    continue  # keep validating, but stop writing: nothing will be uploaded
+                if inject_model and "model" not in body:
+                    body = {**body, "model": job_model}
+                try:
+                    data = dumps(encode(custom_id, url, body), option=newline)
+                except TypeError as exc:  # orjson.JSONEncodeError, from request objects
+                    problem(
+                        number,
+                        None,
+                        f"cannot be written as JSON ({exc})",
+                        "use only JSON types (str, int, float, bool, None, list, dict)",
+                    )
+                    continue
+                size = len(data)
+                if part_count >= max_requests or part_bytes + size > max_bytes:
+                    if size > max_bytes:
+                        problem(
+                            number,
+                            None,
+                            f"request is {size} bytes, over {adapter.name}'s "
+                            f"{max_bytes} bytes per batch",
+                            "shorten the request",
+                        )
+                        continue
+                    if started:
+                        writer.end_part(part_count, part_bytes, part_model, self.endpoint)
+                        unflushed = _FLUSH_LINES
+                    started = True
+                    part_count = part_bytes = 0
+                    part_model = req_model
+                data_buf += data
+                ids_append(custom_id)
+                part_count += 1
+                part_bytes += size
+                unflushed -= 1
+                if not unflushed:
+                    writer.flush()
+                    unflushed = _FLUSH_LINES
+            # Once per block: move the duplicate check to disk when memory is full.
+            if seen is not None and len(seen) > memory_cap:
+                finder.spill()
+                seen = None
+            elif spill_keys:
+                finder.add_spilled_many(spill_keys, spill_lines)
+                spill_keys = []
+                spill_lines = []
+        self.total = total
+        self.generated = generated
+        self.batch_model = batch_model
+        if started and not problems:
+            writer.end_part(part_count, part_bytes, part_model, self.endpoint)
 
-    def finish(self) -> list[InputPart]:
-        self._close_part()
-        return self.parts
-
-    def discard(self) -> None:
-        if self._fh is not None and self._ids is not None:
-            self._fh.close()
-            self._ids.close()
-        for path in self.workdir.glob("part-*"):
-            path.unlink(missing_ok=True)
-
-
-def prepare_input(
-    source: InputSource,
-    adapter: ProviderAdapter,
-    workdir: Path,
-    *,
-    endpoint: str | None = None,
-    model: str | None = None,
-    max_requests: int | None = None,
-    max_bytes: int | None = None,
-    split: bool = True,
-) -> PreparedInput:
-    """Validate and translate ``source`` for ``adapter`` into part files under ``workdir``.
-
-    ``max_requests`` / ``max_bytes`` override the provider's limits (never exceeding them).
-    With ``split=False`` an input over the limits is a validation problem instead of several parts.
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    limits = adapter.limits
-    max_requests = _min(max_requests, limits.max_requests)
-    max_bytes = _min(max_bytes, limits.max_bytes)
-    pattern = re.compile(limits.custom_id_pattern) if limits.custom_id_pattern else None
-    caps = adapter.capabilities
-    check = _Checker()
-    writer = _PartWriter(workdir, max_requests, max_bytes)
-    digest = hashlib.sha256()
-    seen: set[str] = set()
-    batch_endpoint = endpoint
-    batch_model = model
-    generated = 0
-    total = 0
-    for number, raw in iter_records(source):
-        if isinstance(raw, bytes):
-            digest.update(raw)
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                check.add(number, None, f"not valid JSON ({exc})", "write one JSON object per line")
-                continue
-        else:
-            obj = dict(raw)
-            digest.update(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) + b"\n")
-        if not isinstance(obj, dict):
-            check.add(number, None, "a line must be a JSON object", "wrap the request in {...}")
-            continue
-        total += 1
-        custom_id = obj.get("custom_id")
-        if custom_id is None:
-            generated += 1
-            custom_id = f"request-{total}"
-        elif not isinstance(custom_id, str) or not custom_id:
-            check.add(
-                number,
-                "custom_id",
-                f"must be a non-empty string (got {custom_id!r})",
-                'quote it, e.g. "custom_id": "request-1"',
-            )
-            continue
-        if pattern is not None and not pattern.fullmatch(custom_id):
-            check.add(
-                number,
-                "custom_id",
-                f"{custom_id!r} is not accepted by {adapter.name} (pattern {pattern.pattern})",
-                "use letters, digits, '-' and '_' only, at most 64 characters",
-            )
-        if custom_id in seen:
-            check.add(
-                number,
-                "custom_id",
-                f"duplicate custom_id {custom_id!r}",
-                "give every request its own custom_id",
-            )
-        seen.add(custom_id)
-        method = obj.get("method", "POST")
-        if method != "POST":
-            check.add(number, "method", f"must be POST (got {method!r})", 'set "method": "POST"')
-        url = obj.get("url") or endpoint or batch_endpoint or _DEFAULT_ENDPOINT
-        if url not in adapter.endpoints:
-            check.add(
+    def _url_ok(self, number: int, url: Any) -> bool:
+        adapter = self.adapter
+        if not isinstance(url, str) or url not in adapter.endpoints:
+            self.check.add(
                 number,
                 "url",
                 f"{adapter.name} has no batch endpoint {url!r}",
                 f"use one of {', '.join(sorted(adapter.endpoints))}",
             )
-        elif batch_endpoint is None:
-            batch_endpoint = url
-        elif url != batch_endpoint:
-            check.add(
+            return False
+        if self.batch_url is not None and url != self.batch_url:
+            self.check.add(
                 number,
                 "url",
-                f"{url!r} differs from {batch_endpoint!r} used earlier",
+                f"{url!r} differs from {self.batch_url!r} used earlier",
                 "put requests for different endpoints in separate inputs",
             )
-        body = obj.get("body")
-        if not isinstance(body, dict):
-            check.add(
-                number,
-                "body",
-                "missing or not an object",
-                'add "body": {...} with the endpoint\'s parameters',
-            )
-            continue
-        unknown = set(obj) - {"custom_id", "method", "url", "body"}
-        if unknown:
-            check.add(
-                number,
-                None,
-                f"unknown field(s) {sorted(unknown)}",
-                "keep custom_id, method, url and body only",
-            )
-        request = BatchRequest(custom_id=custom_id, method="POST", url=url, body=body)
-        req_model = adapter.model_of(request) or model
+            return False
+        return True
+
+    def _model_ok(self, number: int, req_model: str | None, batch_model: str | None) -> str | None:
+        """The batch model after this line (problems for a missing or second model)."""
         if req_model is None:
-            check.add(
+            self.check.add(
                 number,
                 "body.model",
                 "no model given",
                 'add "model" to the body, or pass --model / model=',
             )
-        elif caps.single_model:
-            if batch_model is None:
-                batch_model = req_model
-            elif req_model != batch_model:
-                check.add(
-                    number,
-                    "body.model",
-                    f"model {req_model!r} differs from {batch_model!r}",
-                    f"{adapter.name} takes one model per batch: split the input by model",
-                )
-        for issue in adapter.check_request(request):
-            check.add(number, issue.field, issue.message, issue.fix)
-        if check.count:
-            continue  # keep validating, but stop writing: nothing will be uploaded
-        if model is not None and "model" not in body and not caps.model_at_job_level:
-            request = BatchRequest(
-                custom_id=custom_id, method="POST", url=url, body={**body, "model": model}
-            )
-        writer.endpoint = batch_endpoint or url
-        line = orjson.dumps(adapter.encode_request(request)) + b"\n"
-        if max_bytes is not None and len(line) > max_bytes:
-            check.add(
-                number,
-                None,
-                f"request is {len(line)} bytes, over {adapter.name}'s {max_bytes} bytes per batch",
-                "shorten the request",
-            )
-            continue
-        writer.write(line, custom_id, req_model)
-    if total == 0 and not check.count:
-        check.add(0, None, "the input has no requests", "add at least one JSONL line")
-    parts = [] if check.count else writer.finish()
-    if not split and len(parts) > 1:
-        check.add(
-            0,
-            None,
-            f"{total} requests exceed one {adapter.name} batch "
-            f"({max_requests or '-'} requests, {max_bytes or '-'} bytes)",
-            "use `omnibatch run` or BatchClient.submit_job(), which split automatically",
+            return batch_model
+        if not self.adapter.capabilities.single_model:
+            return batch_model
+        if batch_model is None:
+            return req_model
+        self.check.add(
+            number,
+            "body.model",
+            f"model {req_model!r} differs from {batch_model!r}",
+            f"{self.adapter.name} takes one model per batch: split the input by model",
         )
-    if check.count:
-        writer.discard()
-        problems = check.problems
-        if check.count > len(problems):
-            problems.append(
-                ValidationProblem(
-                    line=None, message=f"{check.count - len(problems)} further problem(s) not shown"
-                )
+        return batch_model
+
+
+def _same(obj: Any) -> Any:
+    return obj
+
+
+def _request(custom_id: str, url: str, body: dict[str, Any]) -> BatchRequest:
+    # Values are already checked: build the model without validating it again.
+    return BatchRequest.model_construct(custom_id=custom_id, method="POST", url=url, body=body)
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+class _Writer:
+    """Receives encoded lines in ``data`` (and their ids in ``ids``): the loop appends to both
+    lists and calls :meth:`flush` / :meth:`end_part`."""
+
+    def __init__(self) -> None:
+        # One growing buffer rather than a list of line objects: less allocator churn.
+        self.data = bytearray()
+        self.ids: list[str] = []
+
+    def flush(self) -> None:
+        self.data.clear()
+        self.ids.clear()
+
+    def end_part(self, count: int, size: int, model: str | None, endpoint: str) -> None:
+        self.flush()
+
+    def discard(self) -> None:
+        self.data.clear()
+        self.ids.clear()
+
+
+class _PartWriter(_Writer):
+    """``part-NNNNN.jsonl`` + ``part-NNNNN.ids`` files under ``workdir``."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__()
+        self.workdir = workdir
+        self.parts: list[InputPart] = []
+        self._fh: IO[bytes] | None = None
+        self._ids_fh: IO[bytes] | None = None
+
+    def _path(self, suffix: str) -> Path:
+        return self.workdir / f"part-{len(self.parts):05d}{suffix}"
+
+    def flush(self) -> None:
+        if self._fh is None or self._ids_fh is None:
+            self._fh = open(self._path(".jsonl"), "wb")  # noqa: SIM115 - closed in end_part
+            self._ids_fh = open(self._path(".ids"), "wb")  # noqa: SIM115
+        self._fh.write(self.data)
+        self._ids_fh.write(ids_text(self.ids))
+        super().flush()
+
+    def end_part(self, count: int, size: int, model: str | None, endpoint: str) -> None:
+        self.flush()
+        assert self._fh is not None and self._ids_fh is not None
+        self._fh.close()
+        self._ids_fh.close()
+        self._fh = self._ids_fh = None
+        self.parts.append(
+            InputPart(
+                path=self._path(".jsonl"),
+                index=len(self.parts),
+                count=count,
+                size_bytes=size,
+                endpoint=endpoint,
+                model=model,
+                custom_ids_path=self._path(".ids"),
             )
-        raise InputValidationError(problems, source=_describe(source), provider=adapter.name)
-    return PreparedInput(
-        parts=parts,
-        total=total,
-        endpoint=batch_endpoint or _DEFAULT_ENDPOINT,
-        model=batch_model,
-        input_hash=digest.hexdigest(),
-        workdir=workdir,
-        generated_ids=generated,
-    )
+        )
+
+    def discard(self) -> None:
+        super().discard()
+        for fh in (self._fh, self._ids_fh):
+            if fh is not None:
+                fh.close()
+        self._fh = self._ids_fh = None
+        for path in self.workdir.glob("part-*"):
+            path.unlink(missing_ok=True)
+        self.parts = []
+
+
+class _FileWriter(_Writer):
+    """Everything in one file, written beside ``out`` and renamed into place by ``commit``."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__()
+        self.out = out
+        self.tmp = out.with_name(out.name + ".partial")
+        self._fh: IO[bytes] | None = None
+        self.count = 0
+        self.size = 0
+        self.model: str | None = None
+
+    def flush(self) -> None:
+        if self._fh is None:
+            self._fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()
+        self._fh.write(self.data)
+        super().flush()
+
+    def end_part(self, count: int, size: int, model: str | None, endpoint: str) -> None:
+        self.flush()
+        self.count, self.size, self.model = count, size, model
+
+    def commit(self, endpoint: str) -> InputPart:
+        if self._fh is None:
+            self._fh = open(self.tmp, "wb")  # noqa: SIM115
+        self._fh.close()
+        self._fh = None
+        self.tmp.replace(self.out)
+        return InputPart(self.out, 0, self.count, self.size, endpoint, self.model)
+
+    def discard(self) -> None:
+        super().discard()
+        self.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.tmp.unlink(missing_ok=True)
+
+
+class _PlanWriter(_Writer):
+    """Writes nothing; records the parts that would be written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plans: list[PartPlan] = []
+
+    def end_part(self, count: int, size: int, model: str | None, endpoint: str) -> None:
+        self.flush()
+        self.plans.append(PartPlan(len(self.plans), count, size, model))
 
 
 def _min(a: int | None, b: int | None) -> int | None:
@@ -332,4 +864,6 @@ def _min(a: int | None, b: int | None) -> int | None:
 
 
 def _describe(source: InputSource) -> str:
-    return str(source) if isinstance(source, str | Path) else "the request objects"
+    if isinstance(source, str | Path):
+        return "standard input" if str(source) == "-" else str(source)
+    return "the request objects"

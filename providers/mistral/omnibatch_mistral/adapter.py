@@ -27,6 +27,7 @@ from omnibatch.models import (
     BatchErrorDetail,
     BatchRequest,
     BatchResult,
+    FileObject,
     Page,
     RequestCounts,
     ResultError,
@@ -109,6 +110,12 @@ class MistralAdapter(ProviderAdapter):
         body = {k: v for k, v in request.body.items() if k != "model"}
         return {"custom_id": request.custom_id, "body": body}
 
+    def encode_line(self, custom_id: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        if "model" in body:
+            body = body.copy()
+            del body["model"]
+        return {"custom_id": custom_id, "body": body}
+
     def upload(self, part: InputPart) -> Flow[InputRef]:
         response = yield HttpRequest(
             "POST",
@@ -181,6 +188,34 @@ class MistralAdapter(ProviderAdapter):
             sources.append(ResultSource("output", records=tuple(outputs), name="inline outputs"))
         return sources
 
+    def list_files(self, *, cursor: str | None, limit: int | None) -> Flow[Page[FileObject]]:
+        page = int(cursor or 0)
+        size = limit or 100
+        response = yield HttpRequest(
+            "GET",
+            "/v1/files",
+            params=query(page=page, page_size=size, purpose="batch"),
+            operation="list files",
+        )
+        payload = response.json()
+        items = [
+            FileObject(
+                id=str(item["id"]),
+                provider=self.name,
+                filename=item.get("filename"),
+                bytes=item.get("bytes") or item.get("size_bytes"),
+                purpose=item.get("purpose"),
+                created_at=to_datetime(item.get("created_at")),
+                raw=dict(item),
+            )
+            for item in payload.get("data", [])
+        ]
+        total = payload.get("total")
+        more = bool(items) and (
+            (page + 1) * size < int(total) if total is not None else len(items) == size
+        )
+        return Page[FileObject](items=items, next_cursor=str(page + 1) if more else None)
+
     def download_file(self, file_id: str) -> HttpRequest:
         return HttpRequest(
             "GET",
@@ -223,6 +258,49 @@ class MistralAdapter(ProviderAdapter):
             ),
             raw=dict(raw),
         )
+
+    def output_line(self, record: Mapping[str, Any], source: ResultSource) -> dict[str, Any]:
+        # parse_result_line(...).to_output_line() without the models: the merge's hot path.
+        custom_id = record.get("custom_id")
+        if not isinstance(custom_id, str):
+            raise TypeError(f"custom_id must be a string, got {custom_id!r}")
+        response = record.get("response")
+        error = record.get("error")
+        if isinstance(response, Mapping):
+            body = response.get("body")
+            status_code = response.get("status_code")
+        else:
+            body = status_code = None
+        failed_http = status_code is not None and int(status_code) >= 400
+        if not (error or failed_http):
+            return {
+                "custom_id": custom_id,
+                "status": "succeeded",
+                "response": body if isinstance(body, dict) else None,
+            }
+        if isinstance(error, Mapping):
+            code = error.get("code")
+            message = str(error.get("message") or code or "error")
+        elif error:
+            code, message = None, str(error)
+        else:
+            detail = body.get("error") if isinstance(body, Mapping) else None
+            detail = detail if isinstance(detail, Mapping) else {}
+            code = detail.get("code") or f"http_{status_code}"
+            message = str(
+                detail.get("message") or (body or {}).get("message") or f"HTTP {status_code}"
+            )
+        code = str(code) if code is not None else None
+        line: dict[str, Any] = {
+            "custom_id": custom_id,
+            "status": _outcome(code, message).value,
+            "error": {"code": code, "message": message}
+            if code is not None
+            else {"message": message},
+        }
+        if isinstance(body, dict):
+            line["response"] = body
+        return line
 
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
         custom_id = record.get("custom_id")

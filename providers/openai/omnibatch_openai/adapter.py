@@ -26,6 +26,7 @@ from omnibatch.models import (
     BatchErrorDetail,
     BatchRequest,
     BatchResult,
+    FileObject,
     Page,
     RequestCounts,
     ResultError,
@@ -66,6 +67,17 @@ def parse_usage(body: Any) -> Usage | None:
         output_tokens=usage.get("completion_tokens", usage.get("output_tokens")),
         total_tokens=usage.get("total_tokens"),
     )
+
+
+def _error(code: Any, message: str, type_: Any = None) -> dict[str, Any]:
+    """``ResultError(...).model_dump(exclude_none=True)`` without the model."""
+    error: dict[str, Any] = {}
+    if code is not None:
+        error["code"] = code
+    error["message"] = message
+    if type_ is not None:
+        error["type"] = type_
+    return error
 
 
 def _file_id(value: Any) -> tuple[str, ...]:
@@ -114,6 +126,9 @@ class OpenAIAdapter(ProviderAdapter):
             "url": request.url,
             "body": request.body,
         }
+
+    def encode_line(self, custom_id: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"custom_id": custom_id, "method": "POST", "url": url, "body": body}
 
     # --- flows ------------------------------------------------------------------------------
 
@@ -171,6 +186,29 @@ class OpenAIAdapter(ProviderAdapter):
             for file_id in ids
         ]
         return sources
+
+    def list_files(self, *, cursor: str | None, limit: int | None) -> Flow[Page[FileObject]]:
+        response = yield HttpRequest(
+            "GET",
+            "/files",
+            params=query(purpose="batch", limit=limit, after=cursor, order="desc"),
+            operation="list files",
+        )
+        payload = response.json()
+        items = [
+            FileObject(
+                id=str(item["id"]),
+                provider=self.name,
+                filename=item.get("filename"),
+                bytes=item.get("bytes"),
+                purpose=item.get("purpose"),
+                created_at=to_datetime(item.get("created_at")),
+                raw=dict(item),
+            )
+            for item in payload.get("data", [])
+        ]
+        more = bool(payload.get("has_more")) and bool(items)
+        return Page[FileObject](items=items, next_cursor=items[-1].id if more else None)
 
     def download_file(self, file_id: str) -> HttpRequest:
         return HttpRequest(
@@ -236,6 +274,50 @@ class OpenAIAdapter(ProviderAdapter):
             else None,
             raw=dict(raw),
         )
+
+    def output_line(self, record: Mapping[str, Any], source: ResultSource) -> dict[str, Any]:
+        # parse_result_line(...).to_output_line() without the models: the merge's hot path.
+        custom_id = record["custom_id"]
+        if not isinstance(custom_id, str):
+            raise TypeError(f"custom_id must be a string, got {custom_id!r}")
+        response = record.get("response")
+        error = record.get("error")
+        if isinstance(response, Mapping):
+            body = response.get("body")
+            status_code = response.get("status_code")
+        else:
+            body = status_code = None
+        if not isinstance(body, dict):
+            body = None
+        if error:
+            if isinstance(error, Mapping):
+                code = error.get("code")
+                message = str(error.get("message") or code or "error")
+            else:
+                code, message = None, str(error)
+            status = _OUTCOME_BY_CODE.get(str(code), ResultStatus.ERRORED).value
+            line = {"custom_id": custom_id, "status": status, "error": _error(code, message)}
+            if body is not None:
+                line["response"] = body
+            return line
+        if not isinstance(response, Mapping):
+            raise ValueError("line has neither response nor error")
+        if status_code is not None and int(status_code) >= 400:
+            detail = body.get("error") if body is not None else None
+            detail = detail if isinstance(detail, Mapping) else {}
+            line = {
+                "custom_id": custom_id,
+                "status": "errored",
+                "error": _error(
+                    detail.get("code") or f"http_{status_code}",
+                    str(detail.get("message") or f"HTTP {status_code}"),
+                    detail.get("type"),
+                ),
+            }
+            if body is not None:
+                line["response"] = body
+            return line
+        return {"custom_id": custom_id, "status": "succeeded", "response": body}
 
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
         custom_id = record["custom_id"]

@@ -349,7 +349,9 @@ class Engine:
         processed = [requests[i] for i in order]
         batch.fail_prefix = _prefix(1 if r.failure else 0 for r in processed)
         batch.prompt_prefix = _prefix(0 if r.failure else r.prompt_tokens for r in processed)
-        batch.completion_prefix = _prefix(0 if r.failure else r.completion_tokens for r in processed)
+        batch.completion_prefix = _prefix(
+            0 if r.failure else r.completion_tokens for r in processed
+        )
         self.batches[batch_id] = batch
         self.stats.creates[dialect] += 1
         return batch
@@ -358,8 +360,7 @@ class Engine:
         if ERROR_MARKER in req.raw:
             req.failure = 400
         elif self.config.request_error_rate > 0 and (
-            stable_unit("request-error", self._seed_text, req.raw)
-            < self.config.request_error_rate
+            stable_unit("request-error", self._seed_text, req.raw) < self.config.request_error_rate
         ):
             req.failure = 500
         else:
@@ -402,7 +403,11 @@ class Engine:
         if fc is not None and fc < tv:
             tv = fc
         expires_at = t0 + batch.window
-        te = expires_at if batch.forced_expire_at is None else min(expires_at, batch.forced_expire_at)
+        te = (
+            expires_at
+            if batch.forced_expire_at is None
+            else min(expires_at, batch.forced_expire_at)
+        )
         tc = batch.cancel_at
 
         def counts(phase: Phase, done: int, **times: float | None) -> Snapshot:
@@ -452,7 +457,8 @@ class Engine:
                 return n
             if when < tv:
                 return 0
-            return min(n, math.floor((when - tv) * rate + 1e-9))
+            # Absorb float rounding: Unix-time floats near 1.7e9 have ~2.4e-7 s resolution.
+            return min(n, math.floor((when - tv) * rate + 1e-6 * (1.0 + rate)))
 
         if tc is not None and tc < tdone and tc <= te:
             if t < tc:
@@ -501,7 +507,9 @@ class Engine:
         if snap.phase is Phase.CANCELLING:
             return snap
         if snap.phase not in (Phase.VALIDATING, Phase.RUNNING):
-            raise BatchStateConflict(snap.phase, f"cannot cancel a batch that is {snap.phase.value}")
+            raise BatchStateConflict(
+                snap.phase, f"cannot cancel a batch that is {snap.phase.value}"
+            )
         batch.cancel_at = now
         return self.snapshot(batch, now)
 
@@ -525,7 +533,9 @@ class Engine:
             now = self.now()
             snap = self.snapshot(batch, now)
             if snap.phase not in (Phase.VALIDATING, Phase.RUNNING):
-                raise BatchStateConflict(snap.phase, f"cannot expire a batch that is {snap.phase.value}")
+                raise BatchStateConflict(
+                    snap.phase, f"cannot expire a batch that is {snap.phase.value}"
+                )
             batch.forced_expire_at = now
             return self.snapshot(batch, now)
 

@@ -33,12 +33,67 @@ __all__ = [
 ERROR_MARKER = b"[[emulator:error]]"
 
 _VOCAB = (
-    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
-    "november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee "
-    "zulu amber basil cedar dune ember fjord glade harbor island jasper knoll lagoon "
-    "meadow nectar orchard pebble quartz river summit timber upland valley willow "
-    "yarrow zephyr answer batch emulated result token model signal vector window"
-).split()
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+    "uniform",
+    "victor",
+    "whiskey",
+    "xray",
+    "yankee",
+    "zulu",
+    "amber",
+    "basil",
+    "cedar",
+    "dune",
+    "ember",
+    "fjord",
+    "glade",
+    "harbor",
+    "island",
+    "jasper",
+    "knoll",
+    "lagoon",
+    "meadow",
+    "nectar",
+    "orchard",
+    "pebble",
+    "quartz",
+    "river",
+    "summit",
+    "timber",
+    "upland",
+    "valley",
+    "willow",
+    "yarrow",
+    "zephyr",
+    "answer",
+    "batch",
+    "emulated",
+    "result",
+    "token",
+    "model",
+    "signal",
+    "vector",
+    "window",
+)
 
 AnswerKind = Literal["chat", "embedding", "completion", "response", "unsupported"]
 
@@ -225,7 +280,9 @@ def chat_completion_body(
                 "logprobs": None,
                 "finish_reason": reason,
             }
-            for i, (text, reason) in enumerate(zip(answer.texts, answer.finish_reasons, strict=True))
+            for i, (text, reason) in enumerate(
+                zip(answer.texts, answer.finish_reasons, strict=True)
+            )
         ],
         "usage": usage,
         "system_fingerprint": "fp_emulator",
@@ -288,7 +345,7 @@ def response_body(
         "truncation": "disabled",
         "usage": {
             "input_tokens": answer.prompt_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": answer.completion_tokens,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": answer.total_tokens,
@@ -316,7 +373,11 @@ def embedding_body(
             "id": short_hash("embd", ident),
             "object": "list",
             "data": [
-                {"object": "embedding", "embedding": embedding_vector(model, text, dimensions), "index": i}
+                {
+                    "object": "embedding",
+                    "embedding": embedding_vector(model, text, dimensions),
+                    "index": i,
+                }
                 for i, text in enumerate(answer.inputs)
             ],
             "model": model,
@@ -325,7 +386,11 @@ def embedding_body(
     return {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": embedding_vector(model, text, dimensions)}
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": embedding_vector(model, text, dimensions),
+            }
             for i, text in enumerate(answer.inputs)
         ],
         "model": model,

@@ -1,0 +1,308 @@
+"""The :class:`Emulator`: routes requests to dialects and applies faults."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from omnibatch.emulator.clock import Clock, ScaledClock
+from omnibatch.emulator.config import EmulatorConfig
+from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse
+from omnibatch.emulator.engine import Engine, RequestRecord, Snapshot, Stats
+from omnibatch.emulator.faults import FaultDecision, FaultPlan
+
+__all__ = ["DialectSpec", "Emulator", "Outcome", "default_dialect_classes"]
+
+#: What ``Emulator(dialects=...)`` accepts.
+DialectSpec = Mapping[str, type[Dialect]] | Iterable[type[Dialect] | Dialect]
+
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
+_HTTP_FAULTS = {"429": 429, "500": 500, "502": 502, "503": 503}
+
+
+def default_dialect_classes() -> dict[str, type[Dialect]]:
+    """The dialects installed plugins registered (the built-in providers register theirs
+    through the same ``omnibatch`` entry points as third-party plugins)."""
+    from omnibatch._plugins import emulator_dialects
+
+    return dict(emulator_dialects())
+
+
+@dataclass
+class Outcome:
+    """What :meth:`Emulator.dispatch` decided for one request.
+
+    ``response`` is ``None`` when nothing must be sent (a ``reset``, or a ``slow`` fault
+    before processing); ``processed`` tells whether the dialect ran (state may have
+    changed); ``fault`` is the injected fault, if any.
+    """
+
+    response: httpx.Response | None
+    fault: FaultDecision | None = None
+    processed: bool = True
+
+
+class _TruncatedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that stops after ``cut`` bytes with the error a real client would see."""
+
+    def __init__(self, data: bytes, cut: int, request: httpx.Request) -> None:
+        self._head = data[:cut]
+        self._request = request
+
+    def _error(self) -> httpx.RemoteProtocolError:
+        return httpx.RemoteProtocolError(
+            "peer closed connection without sending complete message body (emulated truncation)",
+            request=self._request,
+        )
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._head:
+            yield self._head
+        raise self._error()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._head:
+            yield self._head
+        raise self._error()
+
+
+class Emulator:
+    """A local stand-in for the providers' batch APIs.
+
+    ``dialects``: dialect classes or instances (a mapping by name, or an iterable);
+    ``None`` loads the registered ones (:func:`default_dialect_classes`). ``config``:
+    an :class:`EmulatorConfig`. ``clock``: a :class:`ManualClock` for tests, default
+    ``ScaledClock(config.speed)``.
+
+    Use :meth:`transport` with ``httpx.Client``/``httpx.AsyncClient``, or
+    :func:`omnibatch.emulator.serve` for a real HTTP server.
+    """
+
+    def __init__(
+        self,
+        dialects: DialectSpec | None = None,
+        config: EmulatorConfig | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config if config is not None else EmulatorConfig()
+        self.clock: Clock = clock if clock is not None else ScaledClock(self.config.speed)
+        self.engine = Engine(self.config, self.clock)
+        self.faults: FaultPlan | None = self.config.faults
+        if dialects is None:
+            dialects = default_dialect_classes()
+            if not dialects:
+                raise RuntimeError(
+                    "no emulator dialects are registered: install omnibatch (pip install -e .) "
+                    "so its provider plugins are found, check OMNIBATCH_DISABLE_PLUGINS, or "
+                    "pass dialects=[...]"
+                )
+        items: Iterable[type[Dialect] | Dialect]
+        items = dialects.values() if isinstance(dialects, Mapping) else dialects
+        self.dialects: dict[str, Dialect] = {}
+        for item in items:
+            dialect = item() if isinstance(item, type) else item
+            if not dialect.name or not dialect.prefix.startswith("/"):
+                raise ValueError(f"{type(dialect).__name__} needs a name and a '/prefix'")
+            if dialect.name in self.dialects:
+                raise ValueError(f"two emulator dialects are named {dialect.name!r}")
+            for other in self.dialects.values():
+                if other.prefix.rstrip("/") == dialect.prefix.rstrip("/"):
+                    raise ValueError(
+                        f"emulator dialects {other.name!r} and {dialect.name!r} share the "
+                        f"prefix {dialect.prefix!r}"
+                    )
+            self.dialects[dialect.name] = dialect
+        self._routes = sorted(
+            ((d.prefix.rstrip("/"), d) for d in self.dialects.values()),
+            key=lambda pair: len(pair[0]),
+            reverse=True,
+        )
+
+    def __repr__(self) -> str:
+        return f"Emulator(dialects={list(self.dialects)!r}, clock={self.clock!r})"
+
+    # -- test controls ------------------------------------------------------------------
+
+    @property
+    def stats(self) -> Stats:
+        """Counters and the request log (``stats.creates["openai"]``, ``stats.requests``)."""
+        return self.engine.stats
+
+    def advance(self, seconds: float) -> None:
+        """Move simulated time forward by ``seconds``."""
+        self.engine.advance(seconds)
+
+    def complete(self, batch_id: str) -> Snapshot:
+        """Finish ``batch_id`` now (see :meth:`Engine.complete`)."""
+        return self.engine.complete(batch_id)
+
+    def expire(self, batch_id: str) -> Snapshot:
+        """Expire ``batch_id`` now (see :meth:`Engine.expire`)."""
+        return self.engine.expire(batch_id)
+
+    def snapshot(self, batch_id: str) -> Snapshot:
+        """The current provider-neutral state of ``batch_id``."""
+        with self.engine.lock:
+            batch = self.engine.get_batch(batch_id)
+            if batch is None:
+                raise KeyError(f"no batch {batch_id!r} in the emulator")
+            return self.engine.snapshot(batch)
+
+    def base_url(self, root: str, dialect: str) -> str:
+        """The base URL an SDK of ``dialect`` needs, for a server at ``root``."""
+        d = self.dialects[dialect]
+        return root.rstrip("/") + d.prefix.rstrip("/") + d.base_url_suffix
+
+    def base_urls(self, root: str) -> dict[str, str]:
+        """:meth:`base_url` for every dialect."""
+        return {name: self.base_url(root, name) for name in self.dialects}
+
+    # -- request handling ---------------------------------------------------------------
+
+    def _route(self, path: str) -> tuple[Dialect, str] | None:
+        for prefix, dialect in self._routes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return dialect, path[len(prefix) :] or "/"
+        return None
+
+    def _fault_headers(self, status: int) -> dict[str, str]:
+        if status != 429:
+            return {}
+        plan = self.faults
+        simulated = plan.retry_after if plan is not None else 1.0
+        wall = simulated / self.clock.speed
+        return {
+            "retry-after": str(max(0, math.floor(wall + 0.5))),
+            "retry-after-ms": str(max(0, round(wall * 1000))),
+        }
+
+    def dispatch(self, request: httpx.Request) -> Outcome:
+        """Route ``request`` and apply the fault plan, without turning faults into
+        exceptions (the HTTP server and :meth:`handle` do that, each their own way)."""
+        path = request.url.path
+        routed = self._route(path)
+        if routed is None and path in ("", "/") and request.method == "GET":
+            index = {
+                "object": "omnibatch.emulator",
+                "dialects": {
+                    name: d.prefix.rstrip("/") + d.base_url_suffix
+                    for name, d in self.dialects.items()
+                },
+            }
+            listing = Dialect.json_response(index)
+            self._record(request, None, listing, None)
+            return Outcome(listing, processed=False)
+        if routed is None:
+            body = {"error": {"message": f"No emulator dialect is mounted at {path}"}}
+            missing = Dialect.json_response(body, 404)
+            self._record(request, None, missing, None)
+            return Outcome(missing, processed=False)
+        dialect, sub_path = routed
+        plan = self.faults
+        decision = plan.decide(request.method, path) if plan is not None else None
+        if decision is not None and decision.when == "before":
+            status = _HTTP_FAULTS.get(decision.kind)
+            early = (
+                dialect.fault_response(status, self._fault_headers(status))
+                if status is not None
+                else None
+            )
+            self._record(request, dialect, early, decision)
+            return Outcome(early, decision, processed=False)
+        response = self._process(dialect, request, sub_path)
+        if decision is not None:
+            status = _HTTP_FAULTS.get(decision.kind)
+            if status is not None:
+                response = dialect.fault_response(status, self._fault_headers(status))
+            elif decision.kind == "reset":
+                self._record(request, dialect, None, decision)
+                return Outcome(None, decision)
+        self._record(request, dialect, response, decision)
+        return Outcome(response, decision)
+
+    def _process(self, dialect: Dialect, request: httpx.Request, sub_path: str) -> httpx.Response:
+        try:
+            with self.engine.lock:
+                return dialect.handle(self.engine, request, sub_path)
+        except HTTPErrorResponse as exc:
+            return exc.response
+        except Exception as exc:  # a bug in a dialect must not kill the server thread
+            return dialect.error_response(
+                500, f"emulator dialect {dialect.name!r} crashed: {exc!r}", type="server_error"
+            )
+
+    def _record(
+        self,
+        request: httpx.Request,
+        dialect: Dialect | None,
+        response: httpx.Response | None,
+        decision: FaultDecision | None,
+    ) -> None:
+        secret = _SECRET_HEADERS
+        if dialect is not None and dialect.secret_headers:
+            secret = secret | {h.lower() for h in dialect.secret_headers}
+        headers = {
+            k: ("<redacted>" if k.lower() in secret else v) for k, v in request.headers.items()
+        }
+        fault = None if decision is None else f"{decision.kind}:{decision.when}"
+        with self.engine.lock:
+            if fault is not None:
+                self.engine.stats.faults[fault] += 1
+            self.engine.stats.requests.append(
+                RequestRecord(
+                    method=request.method,
+                    path=request.url.path,
+                    query=request.url.query.decode("ascii", errors="replace"),
+                    headers=headers,
+                    dialect=dialect.name if dialect is not None else None,
+                    status=response.status_code if response is not None else None,
+                    fault=fault,
+                    at=self.clock.now(),
+                )
+            )
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Synchronous handler for :class:`httpx.MockTransport`. Faults become the httpx
+        exceptions a real connection would raise: ``reset`` before processing is an
+        ``httpx.ConnectError``, after it an ``httpx.ReadError``; ``slow`` is an
+        ``httpx.ReadTimeout``; ``truncate`` is a body that raises
+        ``httpx.RemoteProtocolError`` partway."""
+        outcome = self.dispatch(request)
+        decision = outcome.fault
+        if decision is not None:
+            if decision.kind == "reset":
+                if decision.when == "before":
+                    raise httpx.ConnectError("connection reset by peer (emulated)", request=request)
+                raise httpx.ReadError("connection reset by peer (emulated)", request=request)
+            if decision.kind == "slow":
+                raise httpx.ReadTimeout("the read operation timed out (emulated)", request=request)
+            if decision.kind == "truncate" and outcome.response is not None:
+                return self._truncated(outcome.response, request)
+        if outcome.response is None:  # pragma: no cover - only faults produce no response
+            raise httpx.RemoteProtocolError("no response (emulated)", request=request)
+        return outcome.response
+
+    def _truncated(self, response: httpx.Response, request: httpx.Request) -> httpx.Response:
+        data = response.content
+        fraction = self.faults.truncate_fraction if self.faults is not None else 0.5
+        cut = min(len(data) - 1, int(len(data) * fraction)) if data else 0
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
+        headers.append(("content-length", str(len(data))))
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            stream=_TruncatedStream(data, max(0, cut), request),
+        )
+
+    def transport(self) -> httpx.MockTransport:
+        """An ``httpx.MockTransport`` serving this emulator to sync and async clients."""
+        return httpx.MockTransport(self.handle)
+
+    def client(self, dialect: str, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` wired to this emulator with ``dialect``'s base URL."""
+        kwargs.setdefault("base_url", self.base_url("http://emulator", dialect))
+        return httpx.Client(transport=self.transport(), **kwargs)
