@@ -98,7 +98,10 @@ def run_child(argv: list[str], *, env: dict[str, str] | None = None, timeout: fl
             )
     text = out.decode().strip().splitlines()
     payload = json.loads(text[-1]) if text else {}
-    return Run(wall, usage.ru_maxrss / 1024, payload)
+    # The child's own figure when it gives one (see _stages.peak_rss_mb); wait4's ru_maxrss
+    # otherwise, which on Linux is at least the parent's peak at fork time.
+    peak = payload.get("peak_rss_mb") or usage.ru_maxrss / 1024
+    return Run(wall, peak, payload)
 
 
 def median(values: list[float]) -> float:

@@ -40,9 +40,7 @@ def validate(source: str, max_requests: str) -> dict[str, object]:
     from omnibatch.pipeline import validate_input
     from omnibatch_mistral.adapter import MistralAdapter
 
-    report = validate_input(
-        source, MistralAdapter(api_key="bench"), max_requests=int(max_requests)
-    )
+    report = validate_input(source, MistralAdapter(api_key="bench"), max_requests=int(max_requests))
     assert report.ok, report.problems[:3]
     return {"parts": len(report.parts), "requests": report.total}
 
@@ -93,7 +91,56 @@ def peer_plan(source: str, max_requests: str) -> dict[str, object]:
     return {"parts": plan.n_chunks, "requests": len(lines)}
 
 
+def split_results(parts_dir: str, results: str, folder: str) -> dict[str, object]:
+    """Setup, not measured: spec files for the merge stages, made from the parts ``prepare``
+    wrote (here, so that the harness process stays small; see ``peak_rss_mb``)."""
+    import orjson
+
+    ids_files = sorted(Path(parts_dir).glob("part-*.ids"))
+    out = Path(folder)
+    all_ids = out / "all.ids"
+    with open(all_ids, "wb") as sink:
+        for path in ids_files:
+            sink.write(path.read_bytes())
+    part_of: dict[str, int] = {}
+    for index, path in enumerate(ids_files):
+        for custom_id in path.read_text().splitlines():
+            part_of[custom_id] = index
+    split_dir = out / f"results-by-{len(ids_files)}-parts"
+    split_dir.mkdir(exist_ok=True)
+    names = [split_dir / f"results-{i:05d}.jsonl" for i in range(len(ids_files))]
+    sinks = [open(name, "wb") for name in names]  # noqa: SIM115 - closed below
+    try:
+        with open(results, "rb") as fh:
+            for line in fh:
+                sinks[part_of[orjson.loads(line)["custom_id"]]].write(line)
+    finally:
+        for sink in sinks:
+            sink.close()
+    (out / "merge-one.json").write_text(json.dumps([{"ids": str(all_ids), "results": [results]}]))
+    (out / f"merge-{len(ids_files)}-parts.json").write_text(
+        json.dumps(
+            [{"ids": str(i), "results": [str(n)]} for i, n in zip(ids_files, names, strict=True)]
+        )
+    )
+    return {"parts": len(ids_files)}
+
+
+def peak_rss_mb() -> float | None:
+    """This process's own peak RSS. Not ``ru_maxrss``: on Linux it starts from the parent's
+    peak at fork (exec keeps it), so a big parent would show in every child."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 STAGES = {
+    "split-results": split_results,
     "floor": floor,
     "prepare": prepare,
     "validate": validate,
@@ -106,7 +153,8 @@ def main() -> None:
     stage, *args = sys.argv[1:]
     start = time.perf_counter()
     extra = STAGES[stage](*args) or {}
-    print(json.dumps({"work_s": time.perf_counter() - start, **extra}))
+    work = time.perf_counter() - start
+    print(json.dumps({"work_s": work, "peak_rss_mb": peak_rss_mb(), **extra}))
 
 
 if __name__ == "__main__":

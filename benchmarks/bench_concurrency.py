@@ -42,7 +42,10 @@ def start_emulator(speed: float) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIBATCH_")}
     proc = subprocess.Popen(
         [cli, "emulator", "serve", "--port", "0", "--speed", str(speed), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -131,21 +134,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=1000)
     parser.add_argument("--requests-per-batch", type=int, default=100)
-    parser.add_argument("--speed", type=float, default=0.02,
-                        help="emulator simulated seconds per wall second")
-    parser.add_argument("--concurrency", type=int, default=64,
-                        help="batches submitted (and collected) at once")
+    parser.add_argument(
+        "--speed", type=float, default=0.02, help="emulator simulated seconds per wall second"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="batches submitted (and collected) at once"
+    )
     parser.add_argument("--connections", type=int, default=100, help="httpx connection pool")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     source = WORK / f"concurrency-{args.requests_per_batch}.jsonl"
     with open(source, "wb") as fh:
         for i in range(args.requests_per_batch):
-            fh.write(orjson.dumps({
-                "custom_id": f"r-{i}", "method": "POST", "url": "/v1/chat/completions",
-                "body": {"model": "gpt-4o-mini", "max_tokens": 16,
-                         "messages": [{"role": "user", "content": f"question {i}"}]},
-            }) + b"\n")
+            fh.write(
+                orjson.dumps(
+                    {
+                        "custom_id": f"r-{i}",
+                        "method": "POST",
+                        "url": "/v1/chat/completions",
+                        "body": {
+                            "model": "gpt-4o-mini",
+                            "max_tokens": 16,
+                            "messages": [{"role": "user", "content": f"question {i}"}],
+                        },
+                    }
+                )
+                + b"\n"
+            )
     proc, base_url = start_emulator(args.speed)
     try:
         report = asyncio.run(run(args, base_url, source))

@@ -33,10 +33,12 @@ def commands() -> dict[str, tuple[list[str], dict[str, str] | None]]:
         "import httpx, pydantic, pluggy": ([python, "-c", "import httpx, pydantic, pluggy"], env),
         # `import pydantic` defers BaseModel; this is the dependency as omnibatch uses it.
         "import httpx, pluggy; from pydantic import BaseModel": (
-            [python, "-c", "import httpx, pluggy; from pydantic import BaseModel"], env
+            [python, "-c", "import httpx, pluggy; from pydantic import BaseModel"],
+            env,
         ),
         "from omnibatch import BatchClient": (
-            [python, "-c", "from omnibatch import BatchClient"], env
+            [python, "-c", "from omnibatch import BatchClient"],
+            env,
         ),
         "omnibatch --help": ([cli, "--help"], env),
     }
@@ -54,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     cmds = commands()
     times: dict[str, list[float]] = {name: [] for name in cmds}
-    for name, (argv, env) in cmds.items():  # warm the page cache once
+    for argv, env in cmds.values():  # warm the page cache once
         subprocess.run(argv, env=env, capture_output=True, check=True)
     for _ in range(args.runs):
         for name, (argv, env) in cmds.items():

@@ -9,7 +9,7 @@ measured from outside (wall time from spawn to exit, peak RSS from ``wait4``):
 * ``floor (requests)`` / ``floor (results)``: a bare orjson loop that parses each line and
   dumps it again, the JSON floor the targets are stated against;
 * ``prepare``: OpenAI batch lines validated, translated to Mistral lines and split into parts of
-  ``--max-requests-per-batch`` (default 100,000), duplicate ids checked;
+  ``--max-requests-per-batch`` (default 50,000, as OpenAI), duplicate ids checked;
 * ``validate``: the same checks and split plan, writing nothing;
 * ``merge, 1 part``: the results joined to the N ids of one batch (Mistral takes up to 1M
   requests per batch) and written in input order;
@@ -30,7 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _common import (
+from _common import (  # the harness imports nothing big: its memory would show in children
     MAKE_INPUTS,
     STAGES,
     WORK,
@@ -41,8 +41,6 @@ from _common import (
     run_child,
     setup_peer,
 )
-
-import orjson
 
 
 def workloads(size: int, make_inputs: Path) -> tuple[Path, Path]:
@@ -56,50 +54,30 @@ def workloads(size: int, make_inputs: Path) -> tuple[Path, Path]:
                 sys.exit(f"{make_inputs} not found: pass --make-inputs PATH")
             print(f"making {path} ...", file=sys.stderr)
             tmp = path.with_suffix(".tmp")
-            subprocess.run([sys.executable, str(make_inputs), kind, str(size), str(tmp)],
-                           check=True)
+            subprocess.run(
+                [sys.executable, str(make_inputs), kind, str(size), str(tmp)], check=True
+            )
             tmp.replace(path)
         paths.append(path)
     return paths[0], paths[1]
 
 
 def merge_specs(size: int, parts_dir: Path, results: Path) -> tuple[Path, Path, int]:
-    """Spec files for the merge stages (made once from the parts ``prepare`` wrote): one part
-    holding every id, and one results file per part holding that part's results, still
-    shuffled."""
+    """Spec files for the merge stages (made once, in a child process, from the parts
+    ``prepare`` wrote): one part holding every id, and one results file per part holding that
+    part's results, still shuffled."""
     folder = WORK / str(size)
-    ids_files = sorted(parts_dir.glob("part-*.ids"))
+    count = len(list(parts_dir.glob("part-*.ids")))
     one = folder / "merge-one.json"
-    many = folder / "merge-parts.json"
-    if one.exists() and many.exists():
-        return one, many, len(ids_files)
-    all_ids = folder / "all.ids"
-    with open(all_ids, "wb") as out:
-        for path in ids_files:
-            out.write(path.read_bytes())
-    part_of: dict[str, int] = {}
-    for index, path in enumerate(ids_files):
-        for custom_id in path.read_text().splitlines():
-            part_of[custom_id] = index
-    split_dir = folder / "results-by-part"
-    split_dir.mkdir(exist_ok=True)
-    sinks = [open(split_dir / f"results-{i:05d}.jsonl", "wb") for i in range(len(ids_files))]
-    try:
-        with open(results, "rb") as fh:
-            for line in fh:
-                sinks[part_of[orjson.loads(line)["custom_id"]]].write(line)
-    finally:
-        for sink in sinks:
-            sink.close()
-    one.write_text(json.dumps([{"ids": str(all_ids), "results": [str(results)]}]))
-    many.write_text(json.dumps([
-        {"ids": str(path), "results": [sink.name]} for path, sink in zip(ids_files, sinks)
-    ]))
-    return one, many, len(ids_files)
+    many = folder / f"merge-{count}-parts.json"
+    if not (one.exists() and many.exists()):
+        stage("split-results", str(parts_dir), str(results), str(folder))
+    return one, many, count
 
 
-def stage(name: str, *args: str, python: str = sys.executable, env: dict[str, str] | None = None
-          ) -> Run:
+def stage(
+    name: str, *args: str, python: str = sys.executable, env: dict[str, str] | None = None
+) -> Run:
     return run_child([python, str(STAGES), name, *args], env=env)
 
 
@@ -119,8 +97,10 @@ def bench_size(size: int, args: argparse.Namespace) -> list[dict[str, object]]:
 
     def record(label: str, run: Run) -> None:
         runs.setdefault(label, []).append(run)
-        print(f"  {size:>9,} {label:<22} {run.wall_s:8.2f} s {run.peak_rss_mb:8.1f} MB",
-              file=sys.stderr)
+        print(
+            f"  {size:>9,} {label:<22} {run.wall_s:8.2f} s {run.peak_rss_mb:8.1f} MB",
+            file=sys.stderr,
+        )
 
     specs = None
     for _ in range(args.repeat):
@@ -136,19 +116,27 @@ def bench_size(size: int, args: argparse.Namespace) -> list[dict[str, object]]:
         record(f"merge, {count} parts", stage("merge", str(many), str(out / "merged.jsonl")))
     if args.peer and peer_python().exists():
         # The peer is slow: one run, after ours.
-        record("batchlane plan", stage("peer-plan", str(requests), split,
-                                       python=str(peer_python()), env=peer_env()))
+        record(
+            "batchlane plan",
+            stage("peer-plan", str(requests), split, python=str(peer_python()), env=peer_env()),
+        )
     rows = []
     floors = {"requests": best(runs["floor (requests)"]), "results": best(runs["floor (results)"])}
     for label, stage_runs in runs.items():
         run = best(stage_runs)
         floor = floors["results" if "merge" in label or "results" in label else "requests"]
-        rows.append({
-            "size": size, "stage": label, "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb,
-            "work_s": run.payload.get("work_s"), "x_floor": run.wall_s / floor.wall_s,
-            "runs": len(stage_runs), "detail": {k: v for k, v in run.payload.items()
-                                                if k != "work_s"},
-        })
+        rows.append(
+            {
+                "size": size,
+                "stage": label,
+                "wall_s": run.wall_s,
+                "peak_rss_mb": run.peak_rss_mb,
+                "work_s": run.payload.get("work_s"),
+                "x_floor": run.wall_s / floor.wall_s,
+                "runs": len(stage_runs),
+                "detail": {k: v for k, v in run.payload.items() if k != "work_s"},
+            }
+        )
     return rows
 
 
@@ -169,14 +157,21 @@ def table(rows: list[dict[str, object]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="100000,1000000",
-                        help="comma-separated request counts (default 100000,1000000)")
-    parser.add_argument("--max-requests-per-batch", type=int, default=100_000)
+    parser.add_argument(
+        "--sizes",
+        default="100000,1000000",
+        help="comma-separated request counts (default 100000,1000000)",
+    )
+    parser.add_argument("--max-requests-per-batch", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each of our stages")
-    parser.add_argument("--no-peer", dest="peer", action="store_false",
-                        help="skip batchlane's planner")
-    parser.add_argument("--setup-peer", action="store_true",
-                        help="create benchmarks/.venv-peer (pip install batchlane litellm)")
+    parser.add_argument(
+        "--no-peer", dest="peer", action="store_false", help="skip batchlane's planner"
+    )
+    parser.add_argument(
+        "--setup-peer",
+        action="store_true",
+        help="create benchmarks/.venv-peer (pip install batchlane litellm)",
+    )
     parser.add_argument("--make-inputs", type=Path, default=MAKE_INPUTS)
     args = parser.parse_args()
     if args.setup_peer:

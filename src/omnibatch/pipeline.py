@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -56,6 +59,7 @@ BLOCK_SIZE = 1 << 20
 _DEFAULT_ENDPOINT = "/v1/chat/completions"
 _FIELDS = frozenset({"custom_id", "method", "url", "body"})
 _FLUSH_LINES = 2048
+_BLOCK_LINES = 4096
 _NO_LIMIT = sys.maxsize
 
 
@@ -292,16 +296,30 @@ def _line_blocks(source: str | Path, hasher: _Hasher | None) -> Iterator[Iterabl
         yield from _split_blocks(sys.stdin.buffer, hasher)
         return
     try:
-        fh = open(source, "rb")  # noqa: SIM115 - closed below
+        fh = cast("io.BufferedReader", open(source, "rb", buffering=BLOCK_SIZE))  # noqa: SIM115
     except OSError as exc:
-        problem = ValidationProblem(
-            line=None,
-            message=f"cannot read the input: {exc.strerror or exc}",
-            fix="check the path (or pass - to read standard input)",
-        )
-        raise InputValidationError([problem], source=str(source)) from None
+        raise _unreadable(source, exc) from None
     with fh:
-        yield from _split_blocks(fh, hasher)
+        if stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            # A regular file is read twice: in big blocks by the hashing thread, and line by
+            # line here, which is the cheapest way to get lines in Python.
+            if hasher is not None:
+                hasher.hash_file(source)
+            # In slices, so that the loop gets to its once-per-block work (the duplicate
+            # check's memory limit) while it iterates the file.
+            while fh.peek(1):
+                yield islice(fh, _BLOCK_LINES)
+        else:  # a pipe can be read once: hash the blocks we split
+            yield from _split_blocks(fh, hasher)
+
+
+def _unreadable(source: str | Path, exc: OSError) -> InputValidationError:
+    problem = ValidationProblem(
+        line=None,
+        message=f"cannot read the input: {exc.strerror or exc}",
+        fix="check the path (or pass - to read standard input)",
+    )
+    return InputValidationError([problem], source=str(source))
 
 
 def _split_blocks(fh: IO[bytes], hasher: _Hasher | None) -> Iterator[Iterable[bytes]]:
@@ -313,7 +331,7 @@ def _split_blocks(fh: IO[bytes], hasher: _Hasher | None) -> Iterator[Iterable[by
         if not block:
             break
         if hasher is not None:
-            hasher.update(block)
+            hasher.feed(block)
         cut = block.rfind(b"\n") + 1
         if not cut:
             tail += block
@@ -347,35 +365,60 @@ def _object_blocks(
 
 class _Hasher:
     """sha256 of the input on a worker thread: hashlib releases the GIL on large blocks, so on a
-    machine with a spare core hashing costs no wall time."""
+    machine with a spare core hashing costs no wall time. The thread either reads the file
+    itself (:meth:`hash_file`) or is fed the blocks the main thread read (:meth:`feed`)."""
 
     def __init__(self) -> None:
-        import queue
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
+        self._path: str | Path = ""
+
+    def _start(self, target: Callable[[], None]) -> None:
         import threading
 
-        self._digest = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
-        self._thread: threading.Thread | None = threading.Thread(
-            target=self._work, name="omnibatch-hash", daemon=True
-        )
+        self._thread = threading.Thread(target=target, name="omnibatch-hash", daemon=True)
         self._thread.start()
 
-    def _work(self) -> None:
+    def hash_file(self, path: str | Path) -> None:
+        self._path = path
+        self._start(self._read_file)
+
+    def _read_file(self) -> None:
+        try:
+            with open(self._path, "rb") as fh:
+                while block := fh.read(BLOCK_SIZE):
+                    self._digest.update(block)
+        except OSError as exc:
+            self._error = exc
+
+    def feed(self, block: bytes) -> None:
+        if self._queue is None:
+            import queue
+
+            self._queue = queue.Queue(maxsize=4)
+            self._start(self._read_queue)
+        self._queue.put(block)
+
+    def _read_queue(self) -> None:
+        assert self._queue is not None
         while (block := self._queue.get()) is not None:
             self._digest.update(block)
 
-    def update(self, block: bytes) -> None:
-        self._queue.put(block)
-
     def hexdigest(self) -> str:
         self.close()
+        if self._error is not None:
+            raise _unreadable(self._path, self._error)
         return self._digest.hexdigest()
 
     def close(self) -> None:
-        if self._thread is not None:
+        if self._queue is not None:
             self._queue.put(None)
+        if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._queue = None
 
 
 # --- checking -----------------------------------------------------------------------------------
@@ -458,7 +501,8 @@ class _Run:
                 try:
                     self._loop(_line_blocks(source, hasher), orjson.loads, finder)
                 finally:
-                    self.digest = hasher.hexdigest()
+                    hasher.close()
+                self.digest = hasher.hexdigest()
             else:
                 digest = hashlib.sha256()
                 self._loop(_object_blocks(source, digest), _same, finder)
@@ -506,7 +550,7 @@ class _Run:
         max_requests = self.max_requests
         max_bytes = self.max_bytes
         writer = self.writer
-        data_buf = writer.data
+        write = writer.write
         ids_append = writer.ids.append
         seen: dict[str, int] | None = finder.memory
         remember = finder.memory.setdefault
@@ -650,16 +694,18 @@ class _Run:
                     if started:
                         writer.end_part(part_count, part_bytes, part_model, self.endpoint)
                         unflushed = _FLUSH_LINES
+                    writer.start_part()
+                    write = writer.write
                     started = True
                     part_count = part_bytes = 0
                     part_model = req_model
-                data_buf += data
+                write(data)
                 ids_append(custom_id)
                 part_count += 1
                 part_bytes += size
                 unflushed -= 1
                 if not unflushed:
-                    writer.flush()
+                    writer.flush_ids()
                     unflushed = _FLUSH_LINES
             # Once per block: move the duplicate check to disk when memory is full.
             if seen is not None and len(seen) > memory_cap:
@@ -730,25 +776,35 @@ def _request(custom_id: str, url: str, body: dict[str, Any]) -> BatchRequest:
 # --- writing ------------------------------------------------------------------------------------
 
 
+def _discard(data: bytes) -> None:
+    pass
+
+
 class _Writer:
-    """Receives encoded lines in ``data`` (and their ids in ``ids``): the loop appends to both
-    lists and calls :meth:`flush` / :meth:`end_part`."""
+    """Receives encoded lines: the loop calls :attr:`write` (set again by :meth:`start_part`),
+    appends each line's id to :attr:`ids` and calls :meth:`flush_ids` now and then."""
 
     def __init__(self) -> None:
-        # One growing buffer rather than a list of line objects: less allocator churn.
-        self.data = bytearray()
         self.ids: list[str] = []
+        self.write: Callable[[bytes], object] = _discard
 
-    def flush(self) -> None:
-        self.data.clear()
+    def start_part(self) -> None:
+        pass
+
+    def flush_ids(self) -> None:
         self.ids.clear()
 
     def end_part(self, count: int, size: int, model: str | None, endpoint: str) -> None:
-        self.flush()
+        self.flush_ids()
 
     def discard(self) -> None:
-        self.data.clear()
         self.ids.clear()
+
+
+# Lines go straight to a file object with a large buffer: accumulating them in a bytearray
+# that is emptied after each write costs more (clear() frees the buffer, and regrowing it by
+# small steps copies it over and over).
+_WRITE_BUFFER = 1 << 20
 
 
 class _PartWriter(_Writer):
@@ -764,20 +820,23 @@ class _PartWriter(_Writer):
     def _path(self, suffix: str) -> Path:
         return self.workdir / f"part-{len(self.parts):05d}{suffix}"
 
-    def flush(self) -> None:
-        if self._fh is None or self._ids_fh is None:
-            self._fh = open(self._path(".jsonl"), "wb")  # noqa: SIM115 - closed in end_part
-            self._ids_fh = open(self._path(".ids"), "wb")  # noqa: SIM115
-        self._fh.write(self.data)
-        self._ids_fh.write(ids_text(self.ids))
-        super().flush()
+    def start_part(self) -> None:
+        self._fh = open(self._path(".jsonl"), "wb", buffering=_WRITE_BUFFER)  # noqa: SIM115
+        self._ids_fh = open(self._path(".ids"), "wb")  # noqa: SIM115 - both closed in end_part
+        self.write = self._fh.write
+
+    def flush_ids(self) -> None:
+        if self._ids_fh is not None:
+            self._ids_fh.write(ids_text(self.ids))
+        super().flush_ids()
 
     def end_part(self, count: int, size: int, model: str | None, endpoint: str) -> None:
-        self.flush()
+        self.flush_ids()
         assert self._fh is not None and self._ids_fh is not None
         self._fh.close()
         self._ids_fh.close()
         self._fh = self._ids_fh = None
+        self.write = _discard
         self.parts.append(
             InputPart(
                 path=self._path(".jsonl"),
@@ -796,6 +855,7 @@ class _PartWriter(_Writer):
             if fh is not None:
                 fh.close()
         self._fh = self._ids_fh = None
+        self.write = _discard
         for path in self.workdir.glob("part-*"):
             path.unlink(missing_ok=True)
         self.parts = []
@@ -813,19 +873,18 @@ class _FileWriter(_Writer):
         self.size = 0
         self.model: str | None = None
 
-    def flush(self) -> None:
+    def start_part(self) -> None:
         if self._fh is None:
-            self._fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()
-        self._fh.write(self.data)
-        super().flush()
+            self._fh = open(self.tmp, "wb", buffering=_WRITE_BUFFER)  # noqa: SIM115 - close()
+        self.write = self._fh.write
 
     def end_part(self, count: int, size: int, model: str | None, endpoint: str) -> None:
-        self.flush()
+        super().end_part(count, size, model, endpoint)
         self.count, self.size, self.model = count, size, model
 
     def commit(self, endpoint: str) -> InputPart:
-        if self._fh is None:
-            self._fh = open(self.tmp, "wb")  # noqa: SIM115
+        self.start_part()
+        assert self._fh is not None
         self._fh.close()
         self._fh = None
         self.tmp.replace(self.out)
@@ -834,12 +893,12 @@ class _FileWriter(_Writer):
     def discard(self) -> None:
         super().discard()
         self.close()
-        self.tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        self.write = _discard
         self.tmp.unlink(missing_ok=True)
 
 
@@ -851,7 +910,7 @@ class _PlanWriter(_Writer):
         self.plans: list[PartPlan] = []
 
     def end_part(self, count: int, size: int, model: str | None, endpoint: str) -> None:
-        self.flush()
+        super().end_part(count, size, model, endpoint)
         self.plans.append(PartPlan(len(self.plans), count, size, model))
 
 

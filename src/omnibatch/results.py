@@ -14,7 +14,6 @@ lines are put back in input order one range of positions at a time).
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import shutil
@@ -51,11 +50,11 @@ log = logging.getLogger("omnibatch.results")
 
 MISSING_CODE = "missing_result"
 
-MEMORY_RESULT_BYTES = 32 * 1024 * 1024
+MEMORY_RESULT_BYTES = 40 * 1024 * 1024
 """A part whose result files are larger than this is joined on disk."""
 MEMORY_IDS = 100_000
 """A part with more requests than this is joined on disk."""
-_BUCKET_BYTES = 8 * 1024 * 1024
+_BUCKET_BYTES = 4 * 1024 * 1024
 _BUCKET_ITEMS = 65_536
 _IOV_MAX = 1024
 _MIN_SPAN = 1024
@@ -112,42 +111,21 @@ def _raw_records(
     if fetched.path is None:
         yield from enumerate(source.records or (), start=1)
         return
-    number = 0
-    for lines in _blocks(fetched.path):
-        for line in lines:
-            number += 1
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    with open(fetched.path, "rb", buffering=1 << 20) as fh:
+        for number, line in enumerate(fh, start=1):
             try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
+                record = loads(line)
+            except decode_error as exc:
                 if not line.strip():
                     continue
                 raise _parse_error(adapter, fetched, number, exc) from exc
-            if not isinstance(record, dict):
-                raise _parse_error(
-                    adapter,
-                    fetched,
-                    number,
-                    TypeError(f"a result line must be a JSON object, got {type(record).__name__}"),
-                )
+            if record.__class__ is not dict:
+                kind = type(record).__name__
+                error = TypeError(f"a result line must be a JSON object, got {kind}")
+                raise _parse_error(adapter, fetched, number, error)
             yield number, record
-
-
-def _blocks(path: Path, size: int = 1 << 20) -> Iterator[Iterable[bytes]]:
-    with open(path, "rb") as fh:
-        tail = b""
-        while True:
-            block = fh.read(size)
-            if not block:
-                break
-            cut = block.rfind(b"\n") + 1
-            if not cut:
-                tail += block
-                continue
-            whole = tail + block[:cut] if tail else block[:cut]
-            tail = block[cut:]
-            yield io.BytesIO(whole)
-        if tail:
-            yield (tail,)
 
 
 def _parse_error(
@@ -344,37 +322,27 @@ def _join_in_memory(part: PartResults, out: IO[bytes], summary: OutputSummary) -
         position = {}
         for index, custom_id in enumerate(ids):
             position.setdefault(custom_id, index)
-    # Lines are copied into one buffer: each bytes object orjson returns keeps a whole
-    # allocation (about 4 KB) alive, which for 50,000 kept lines is 200 MB.
-    blob = bytearray()
-    starts = array("q", [-1]) * len(ids)
-    ends = array("q", [0]) * len(ids)
+    slots: list[bytes | None] = [None] * len(ids)
     counts = [0] * 16
     lines = _Lines(part)
     for custom_id, code, data in lines.each():
         at = position.get(custom_id)
         if at is None:
             summary.unexpected += 1
-        elif starts[at] >= 0:
+        elif slots[at] is not None:
             summary.duplicates += 1
         else:
-            starts[at] = len(blob)
-            blob += data
-            ends[at] = len(blob)
+            # A copy: each bytes object orjson returns keeps a whole allocation (about 4 KB)
+            # alive, which for 50,000 kept lines would be 200 MB.
+            slots[at] = bytes(memoryview(data))
             counts[code] += 1
-    view = memoryview(blob)
-    for first in range(0, len(ids), _IOV_MAX):
-        chunk: list[bytes | memoryview] = []
-        for index in range(first, min(first + _IOV_MAX, len(ids))):
-            start = starts[index]
-            if start < 0:
-                chunk.append(lines.missing(ids[index]))
-                counts[lines.missing_code] += 1
-            else:
-                chunk.append(view[start : ends[index]])
-        _write_lines(out, chunk)
-    view.release()
+    missing_code = lines.missing_code
+    for index, slot in enumerate(slots):
+        if slot is None:
+            slots[index] = lines.missing(ids[index])
+            counts[missing_code] += 1
     summary._add_counts(counts)
+    _write_lines(out, cast("list[bytes]", slots))
 
 
 def _join_on_disk(part: PartResults, out: IO[bytes], summary: OutputSummary, scratch: Path) -> None:
@@ -445,14 +413,13 @@ def _spill_ids(path: Path, store: BucketStore) -> int:
     keys_of = store.keys
     positions_of = store.numbers
     position = 0
-    for chunk in iter_id_chunks(path):
+    for chunk in iter_id_chunks(path, block_size=1 << 18):  # about 20,000 ids at a time
         for custom_id in chunk:
             bucket = hash(custom_id) & mask
             keys_of[bucket].append(custom_id)
             positions_of[bucket].append(position)
             position += 1
-        if position % _BUCKET_ITEMS < len(chunk):
-            store.flush()
+        store.flush()
     return position
 
 

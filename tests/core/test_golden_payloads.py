@@ -154,3 +154,16 @@ def test_mistral_batch_job_shape() -> None:
     assert batch.output_file_ids == ("out-1",) and batch.error_file_ids == ()
     assert batch.errors[0].message == "bad line"
     assert batch.metadata == {"job_type": "texting"}
+
+
+@pytest.mark.parametrize("adapter", [OPENAI, MISTRAL])
+def test_odd_but_valid_failure_lines_parse(adapter: OpenAIAdapter | MistralAdapter) -> None:
+    """Numeric error codes and non-object error bodies are read, never crash the merge."""
+    numeric = {"custom_id": "a", "response": None, "error": {"code": 500, "message": "boom"}}
+    text_body = {"custom_id": "b", "response": {"status_code": 502, "body": "Bad Gateway"}}
+    for record in (numeric, text_body):
+        parsed = adapter.parse_result_line(record, OUTPUT)
+        line = adapter.output_line(record, OUTPUT)
+        assert parsed.status is ResultStatus.ERRORED and parsed.error is not None
+        assert line == parsed.to_output_line()
+    assert adapter.parse_result_line(numeric, OUTPUT).error.code == "500"  # type: ignore[union-attr]

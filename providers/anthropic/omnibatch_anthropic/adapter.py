@@ -13,12 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from omnibatch._exceptions import (
-    BatchStateError,
-    ConfigurationError,
-    InputValidationError,
-    ProviderResponseError,
-)
+from omnibatch._adapters import invalid_request, json_object, request_issues
+from omnibatch._exceptions import BatchStateError, ConfigurationError, ProviderResponseError
 from omnibatch._status import BatchStatus
 from omnibatch.adapter import (
     Capabilities,
@@ -41,7 +37,6 @@ from omnibatch.models import (
     ResultError,
     ResultStatus,
     Usage,
-    ValidationProblem,
     to_datetime,
 )
 from omnibatch_anthropic.translate import chat_to_params
@@ -192,7 +187,7 @@ class AnthropicAdapter(ProviderAdapter):
         if not problems:
             # The pipeline encodes the same body next: translate it once, not twice.
             self._last = (request.body, params)
-        return [RequestIssue(p.field, p.message, p.fix) for p in problems]
+        return request_issues(problems)
 
     def encode_request(self, request: BatchRequest) -> dict[str, Any]:
         return self.encode_line(request.custom_id, request.url, request.body)
@@ -209,14 +204,7 @@ class AnthropicAdapter(ProviderAdapter):
             return {"custom_id": custom_id, "params": last[1]}
         params, problems = chat_to_params(body, default)
         if problems:  # check_request reports these first; reached only when it is skipped
-            raise InputValidationError(
-                [
-                    ValidationProblem(line=None, field=p.field, message=p.message, fix=p.fix)
-                    for p in problems
-                ],
-                source=f"request {custom_id!r}",
-                provider=self.name,
-            )
+            raise invalid_request(problems, custom_id, self.name)
         return {"custom_id": custom_id, "params": params}
 
     # --- flows ------------------------------------------------------------------------------
@@ -244,11 +232,11 @@ class AnthropicAdapter(ProviderAdapter):
             headers={"Content-Type": "application/json"},
             operation="create batch",
         )
-        return self.parse_batch(_json_object(response, self.name))
+        return self.parse_batch(json_object(response, self.name))
 
     def retrieve(self, batch_id: str) -> Flow[Batch]:
         response = yield HttpRequest("GET", f"{BATCHES}/{batch_id}", operation="retrieve batch")
-        return self.parse_batch(_json_object(response, self.name))
+        return self.parse_batch(json_object(response, self.name))
 
     def list_batches(
         self, *, cursor: str | None, limit: int | None, filters: Mapping[str, Any]
@@ -257,7 +245,7 @@ class AnthropicAdapter(ProviderAdapter):
         response = yield HttpRequest(
             "GET", BATCHES, params=query(limit=size, after_id=cursor), operation="list batches"
         )
-        payload = _json_object(response, self.name)
+        payload = json_object(response, self.name)
         items = [self.parse_batch(item) for item in payload.get("data") or []]
         more = bool(payload.get("has_more")) and bool(items)
         # Like the SDK: the next page starts after the response's last_id.
@@ -268,7 +256,7 @@ class AnthropicAdapter(ProviderAdapter):
         response = yield HttpRequest(
             "POST", f"{BATCHES}/{batch_id}/cancel", idempotent=True, operation="cancel batch"
         )
-        return self.parse_batch(_json_object(response, self.name))
+        return self.parse_batch(json_object(response, self.name))
 
     def delete_batch(self, batch_id: str) -> Flow[None]:
         yield HttpRequest("DELETE", f"{BATCHES}/{batch_id}", operation="delete batch")
@@ -399,13 +387,3 @@ class AnthropicAdapter(ProviderAdapter):
             if isinstance(body, Mapping) and isinstance(body.get("request_id"), str):
                 return ErrorInfo(info.message, info.code, body["request_id"])
         return info
-
-
-def _json_object(response: HttpResponse, provider: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise ProviderResponseError(str(exc), provider=provider) from exc
-    if not isinstance(body, dict):
-        raise ProviderResponseError(f"expected a JSON object, got {body!r:.200}", provider=provider)
-    return body

@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 import orjson
 
-from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse, bearer_token, content_response
+from omnibatch.emulator._shared import iso_time
+from omnibatch.emulator.dialect import (
+    Dialect,
+    HTTPErrorResponse,
+    bearer_token,
+    check_key,
+    content_response,
+)
 from omnibatch.emulator.engine import BatchStateConflict, Engine, Phase, SimBatch, SimRequest
 from omnibatch.emulator.fakes import ERROR_MARKER, answer_for, short_hash
 
@@ -51,12 +57,6 @@ _KNOWN_TYPES = frozenset(ERROR_TYPES.values())
 _BATCH = re.compile(r"^/v1/messages/batches/([^/]+)$")
 _CANCEL = re.compile(r"^/v1/messages/batches/([^/]+)/cancel$")
 _RESULTS = re.compile(r"^/v1/messages/batches/([^/]+)/results$")
-
-
-def _time(value: float | None) -> str | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _request_id() -> str:
@@ -97,9 +97,9 @@ class AnthropicDialect(Dialect):
     def check_auth(self, engine: Engine, request: httpx.Request) -> httpx.Response | None:
         # The docs send x-api-key; anthropic 2.12.0 sends Authorization: Bearer.
         key = request.headers.get("x-api-key") or bearer_token(request)
-        expected = engine.config.api_key
-        if key is None or (expected is not None and key != expected):
-            return self.unauthorized(request, key)
+        denied = check_key(self, engine, request, key)
+        if denied is not None:
+            return denied
         if not request.headers.get("anthropic-version"):
             return self.error_response(400, "anthropic-version: header is required")
         return None
@@ -250,11 +250,11 @@ class AnthropicDialect(Dialect):
             "type": "message_batch",
             "processing_status": self._status(batch, snap.phase),
             "request_counts": counts,
-            "ended_at": _time(snap.ended_at),
-            "created_at": _time(snap.created_at),
-            "expires_at": _time(snap.expires_at),
-            "archived_at": _time(snap.created_at + ARCHIVE_SECONDS) if archived else None,
-            "cancel_initiated_at": _time(cancel_at),
+            "ended_at": iso_time(snap.ended_at),
+            "created_at": iso_time(snap.created_at),
+            "expires_at": iso_time(snap.expires_at),
+            "archived_at": iso_time(snap.created_at + ARCHIVE_SECONDS) if archived else None,
+            "cancel_initiated_at": iso_time(cancel_at),
             "results_url": results_url,
         }
 

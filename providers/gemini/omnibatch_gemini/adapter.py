@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 import orjson
 
-from omnibatch._exceptions import ConfigurationError, InputValidationError, ProviderResponseError
+from omnibatch._adapters import invalid_request, json_object, request_issues
+from omnibatch._exceptions import ConfigurationError, ProviderResponseError
 from omnibatch._lifecycle import IDEMPOTENCY_KEY
 from omnibatch._status import BatchStatus
 from omnibatch.adapter import (
@@ -43,7 +44,6 @@ from omnibatch.models import (
     ResultError,
     ResultStatus,
     Usage,
-    ValidationProblem,
     to_datetime,
 )
 from omnibatch_gemini.translate import chat_to_request
@@ -226,7 +226,7 @@ class GeminiAdapter(ProviderAdapter):
         if not problems:
             # The pipeline encodes the same body next: translate it once, not twice.
             self._last = (request.body, translated)
-        return [RequestIssue(p.field, p.message, p.fix) for p in problems]
+        return request_issues(problems)
 
     def encode_request(self, request: BatchRequest) -> dict[str, Any]:
         return self.encode_line(request.custom_id, request.url, request.body)
@@ -237,14 +237,7 @@ class GeminiAdapter(ProviderAdapter):
             return {"key": custom_id, "request": last[1]}
         translated, problems = chat_to_request(body)
         if problems:  # check_request reports these first; reached only when it is skipped
-            raise InputValidationError(
-                [
-                    ValidationProblem(line=None, field=p.field, message=p.message, fix=p.fix)
-                    for p in problems
-                ],
-                source=f"request {custom_id!r}",
-                provider=self.name,
-            )
+            raise invalid_request(problems, custom_id, self.name)
         return {"key": custom_id, "request": translated}
 
     # --- input ------------------------------------------------------------------------------
@@ -327,7 +320,7 @@ class GeminiAdapter(ProviderAdapter):
                 break
         if response.headers.get("x-goog-upload-status", "final") != "final":
             raise ProviderResponseError("the upload did not finalize", provider=self.name)
-        stored = _json_object(response, self.name).get("file")
+        stored = json_object(response, self.name).get("file")
         if not isinstance(stored, Mapping) or not isinstance(stored.get("name"), str):
             raise ProviderResponseError("the finalized upload names no file", provider=self.name)
         return InputRef(part=part, file_id=stored["name"], extra={"mode": "file"})
@@ -372,13 +365,13 @@ class GeminiAdapter(ProviderAdapter):
             json={"batch": batch},
             operation="create batch",
         )
-        return self.parse_batch(_json_object(response, self.name))
+        return self.parse_batch(json_object(response, self.name))
 
     def retrieve(self, batch_id: str) -> Flow[Batch]:
         response = yield HttpRequest(
             "GET", f"{self.api}/{_name(batch_id)}", operation="retrieve batch"
         )
-        return self.parse_batch(_json_object(response, self.name))
+        return self.parse_batch(json_object(response, self.name))
 
     def list_batches(
         self, *, cursor: str | None, limit: int | None, filters: Mapping[str, Any]
@@ -390,7 +383,7 @@ class GeminiAdapter(ProviderAdapter):
             params=query(pageSize=limit, pageToken=cursor),
             operation="list batches",
         )
-        payload = _json_object(response, self.name)
+        payload = json_object(response, self.name)
         items = [self.parse_batch(op) for op in payload.get("operations") or []]
         token = payload.get("nextPageToken")
         return Page[Batch](items=items, next_cursor=str(token) if token else None)
@@ -414,7 +407,7 @@ class GeminiAdapter(ProviderAdapter):
             params=query(pageSize=min(limit, 100) if limit else None, pageToken=cursor),
             operation="list files",
         )
-        payload = _json_object(response, self.name)
+        payload = json_object(response, self.name)
         items = [
             FileObject(
                 id=str(item["name"]),
@@ -566,13 +559,3 @@ class GeminiAdapter(ProviderAdapter):
         if isinstance(error, Mapping) and isinstance(error.get("status"), str):
             return ErrorInfo(info.message, error["status"], info.request_id)
         return info
-
-
-def _json_object(response: HttpResponse, provider: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise ProviderResponseError(str(exc), provider=provider) from exc
-    if not isinstance(body, dict):
-        raise ProviderResponseError(f"expected a JSON object, got {body!r:.200}", provider=provider)
-    return body

@@ -21,13 +21,13 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 import orjson
 
-from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse, content_response
+from omnibatch.emulator._shared import iso_time
+from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse, check_key, content_response
 from omnibatch.emulator.engine import (
     BatchStateConflict,
     Engine,
@@ -93,12 +93,6 @@ _BATCH_VERB = re.compile(rf"^{_V}/(batches/[^/:]+):(cancel|delete)$")
 _FILES = re.compile(rf"^({_V})/files$")
 _FILE = re.compile(rf"^({_V})/(files/[^/:]+)$")
 _DOWNLOAD = re.compile(rf"^(?:/download)?{_V}/(files/[^/:]+):download$")
-
-
-def _time(value: float | None) -> str | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _pick(obj: dict[str, Any], camel: str, snake: str) -> Any:
@@ -206,10 +200,7 @@ class GeminiDialect(Dialect):
 
     def check_auth(self, engine: Engine, request: httpx.Request) -> httpx.Response | None:
         key = request.headers.get("x-goog-api-key") or request.url.params.get("key")
-        expected = engine.config.api_key
-        if not key or (expected is not None and key != expected):
-            return self.unauthorized(request, key or None)
-        return None
+        return check_key(self, engine, request, key or None)
 
     def handle(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response:
         try:
@@ -295,9 +286,9 @@ class GeminiDialect(Dialect):
             "displayName": stored.filename,
             "mimeType": stored.extra.get("mime_type", "application/octet-stream"),
             "sizeBytes": str(stored.size),
-            "createTime": _time(stored.created_at),
-            "updateTime": _time(stored.created_at),
-            "expirationTime": _time(stored.expires_at),
+            "createTime": iso_time(stored.created_at),
+            "updateTime": iso_time(stored.created_at),
+            "expirationTime": iso_time(stored.expires_at),
             "sha256Hash": base64.b64encode(hashlib.sha256(stored.data).digest()).decode(),
             "uri": f"{root}{version}/{stored.id}",
             "state": "ACTIVE",
@@ -527,8 +518,8 @@ class GeminiDialect(Dialect):
             "@type": BATCH_TYPE,
             "model": batch.model,
             "displayName": batch.extra.get("display_name", ""),
-            "createTime": _time(snap.created_at),
-            "updateTime": _time(snap.ended_at or snap.started_at or snap.created_at),
+            "createTime": iso_time(snap.created_at),
+            "updateTime": iso_time(snap.ended_at or snap.started_at or snap.created_at),
             # int64 fields are JSON strings, and proto3 JSON leaves zeros out.
             "batchStats": {k: str(v) for k, v in stats.items() if v},
             "state": STATES[snap.phase],
@@ -540,7 +531,7 @@ class GeminiDialect(Dialect):
             md["priority"] = str(batch.extra["priority"])
         op: dict[str, Any] = {"name": batch.id, "metadata": md}
         if snap.terminal:
-            md["endTime"] = _time(snap.ended_at)
+            md["endTime"] = iso_time(snap.ended_at)
             op["done"] = True
         if snap.phase in (Phase.COMPLETED, Phase.CANCELLED) and (
             batch.output_file_id is not None or batch.extra.get("inline_results")

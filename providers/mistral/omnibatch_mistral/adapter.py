@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from omnibatch import _openai_lines as lines
 from omnibatch._status import BatchStatus
 from omnibatch.adapter import (
     Capabilities,
@@ -30,7 +31,6 @@ from omnibatch.models import (
     FileObject,
     Page,
     RequestCounts,
-    ResultError,
     ResultStatus,
     Usage,
     to_datetime,
@@ -70,6 +70,32 @@ def _outcome(code: str | None, message: str) -> ResultStatus:
     if "cancel" in text:
         return ResultStatus.CANCELLED
     return ResultStatus.ERRORED
+
+
+_SUCCEEDED = ResultStatus.SUCCEEDED  # a constant: quicker than the enum lookup, once per line
+
+
+def _read(record: Mapping[str, Any]) -> lines.Line:
+    """A result line by Mistral's rules: a failure is its ``error`` (an object or a plain
+    string: the SDK's tests show both) or else a response with a 4xx/5xx status, judged by
+    :func:`_outcome`; codes are strings; a line without either is a success without a body."""
+    custom_id = record.get("custom_id")
+    if not isinstance(custom_id, str):
+        raise TypeError(f"custom_id must be a string, got {custom_id!r}")
+    _, body, raw_status, error = lines.split(record)
+    status_code = int(raw_status) if raw_status is not None else None
+    if not error and (status_code is None or status_code < 400):
+        return custom_id, _SUCCEEDED, status_code, body, None
+    if error or isinstance(error, Mapping):  # an empty error object still names the failure
+        code, message = lines.line_error(error)
+    else:
+        code, message, _ = lines.http_failure(body, raw_status, body_message=True)
+    code = str(code) if code is not None else None
+    return custom_id, _outcome(code, message), status_code, body, lines.error_dict(code, message)
+
+
+def _usage(body: Any) -> Usage | None:
+    return lines.parse_usage(body, input_names=False)
 
 
 class MistralAdapter(ProviderAdapter):
@@ -178,11 +204,7 @@ class MistralAdapter(ProviderAdapter):
 
     def result_sources(self, batch: Batch) -> Flow[list[ResultSource]]:
         yield from ()  # no I/O: the batch object names the files
-        sources = [
-            ResultSource(kind, download=self.download_file(file_id), name=f"{kind} file {file_id}")
-            for kind, ids in (("output", batch.output_file_ids), ("error", batch.error_file_ids))
-            for file_id in ids
-        ]
+        sources = lines.file_sources(batch, self.download_file)
         outputs = batch.raw.get("outputs")
         if not sources and isinstance(outputs, list) and outputs:
             sources.append(ResultSource("output", records=tuple(outputs), name="inline outputs"))
@@ -261,89 +283,7 @@ class MistralAdapter(ProviderAdapter):
 
     def output_line(self, record: Mapping[str, Any], source: ResultSource) -> dict[str, Any]:
         # parse_result_line(...).to_output_line() without the models: the merge's hot path.
-        custom_id = record.get("custom_id")
-        if not isinstance(custom_id, str):
-            raise TypeError(f"custom_id must be a string, got {custom_id!r}")
-        response = record.get("response")
-        error = record.get("error")
-        if isinstance(response, Mapping):
-            body = response.get("body")
-            status_code = response.get("status_code")
-        else:
-            body = status_code = None
-        failed_http = status_code is not None and int(status_code) >= 400
-        if not (error or failed_http):
-            return {
-                "custom_id": custom_id,
-                "status": "succeeded",
-                "response": body if isinstance(body, dict) else None,
-            }
-        if isinstance(error, Mapping):
-            code = error.get("code")
-            message = str(error.get("message") or code or "error")
-        elif error:
-            code, message = None, str(error)
-        else:
-            detail = body.get("error") if isinstance(body, Mapping) else None
-            detail = detail if isinstance(detail, Mapping) else {}
-            code = detail.get("code") or f"http_{status_code}"
-            message = str(
-                detail.get("message") or (body or {}).get("message") or f"HTTP {status_code}"
-            )
-        code = str(code) if code is not None else None
-        line: dict[str, Any] = {
-            "custom_id": custom_id,
-            "status": _outcome(code, message).value,
-            "error": {"code": code, "message": message}
-            if code is not None
-            else {"message": message},
-        }
-        if isinstance(body, dict):
-            line["response"] = body
-        return line
+        return lines.output_line(_read(record))
 
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
-        custom_id = record.get("custom_id")
-        if not isinstance(custom_id, str):
-            raise TypeError(f"custom_id must be a string, got {custom_id!r}")
-        response = record.get("response")
-        error = record.get("error")
-        body = response.get("body") if isinstance(response, Mapping) else None
-        status_code = response.get("status_code") if isinstance(response, Mapping) else None
-        failed_http = status_code is not None and int(status_code) >= 400
-        if error or failed_http:
-            if isinstance(error, Mapping):
-                code = error.get("code")
-                message = str(error.get("message") or code or "error")
-            elif error:
-                code, message = None, str(error)  # the SDK's tests show plain-string errors
-            else:
-                detail = body.get("error") if isinstance(body, Mapping) else None
-                detail = detail if isinstance(detail, Mapping) else {}
-                code = detail.get("code") or f"http_{status_code}"
-                message = str(
-                    detail.get("message") or (body or {}).get("message") or f"HTTP {status_code}"
-                )
-            return BatchResult(
-                custom_id=custom_id,
-                status=_outcome(str(code) if code else None, message),
-                status_code=int(status_code) if status_code is not None else None,
-                response=body if isinstance(body, dict) else None,
-                error=ResultError(code=str(code) if code is not None else None, message=message),
-                raw=dict(record),
-            )
-        usage = body.get("usage") if isinstance(body, Mapping) else None
-        return BatchResult(
-            custom_id=custom_id,
-            status=ResultStatus.SUCCEEDED,
-            status_code=int(status_code) if status_code is not None else None,
-            response=body if isinstance(body, dict) else None,
-            usage=Usage(
-                input_tokens=usage.get("prompt_tokens"),
-                output_tokens=usage.get("completion_tokens"),
-                total_tokens=usage.get("total_tokens"),
-            )
-            if isinstance(usage, Mapping)
-            else None,
-            raw=dict(record),
-        )
+        return lines.batch_result(_read(record), record, _usage)

@@ -17,13 +17,8 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from omnibatch.emulator.dialect import (
-    Dialect,
-    HTTPErrorResponse,
-    content_response,
-    parse_multipart,
-    read_json,
-)
+from omnibatch.emulator._shared import NOT_JSON, file_route, jsonl_lines, unix_time
+from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse, parse_multipart, read_json
 from omnibatch.emulator.engine import (
     BatchStateConflict,
     Engine,
@@ -86,14 +81,8 @@ _LIST_KEYS = frozenset(
     | {"status", "order_by"}
 )
 
-_FILE = re.compile(r"^/v1/files/([^/]+)$")
-_FILE_CONTENT = re.compile(r"^/v1/files/([^/]+)/content$")
 _JOB = re.compile(r"^/v1/batch/jobs/([^/]+)$")
 _JOB_CANCEL = re.compile(r"^/v1/batch/jobs/([^/]+)/cancel$")
-
-
-def _ts(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _detail(kind: str, loc: list[str | int], msg: str, value: Any = None) -> dict[str, Any]:
@@ -151,6 +140,9 @@ class MistralDialect(Dialect):
             return denied
         method = request.method
         path = path.rstrip("/") or "/"
+        served = file_route(self, engine, request, path, self._file, self._file_with_deleted)
+        if served is not None:
+            return served
         if path == "/v1/files":
             if method == "POST":
                 return self._upload(engine, request)
@@ -161,17 +153,6 @@ class MistralDialect(Dialect):
                 return self._create(engine, request)
             if method == "GET":
                 return self._list_jobs(engine, request)
-        elif m := _FILE_CONTENT.match(path):
-            if method == "GET":
-                stored = self._file(engine, m.group(1))
-                return content_response(request, stored.data, "application/octet-stream")
-        elif m := _FILE.match(path):
-            if method == "GET":
-                return self.json_response(self.file_object(self._file(engine, m.group(1)), True))
-            if method == "DELETE":
-                stored = self._file(engine, m.group(1))
-                engine.delete_file(stored.id)
-                return self.json_response({"id": stored.id, "object": "file", "deleted": True})
         elif m := _JOB_CANCEL.match(path):
             if method == "POST":
                 return self._cancel(engine, m.group(1))
@@ -219,11 +200,14 @@ class MistralDialect(Dialect):
                 "num_lines": stored.extra.get("num_lines"),
                 "mimetype": stored.extra.get("mimetype"),
                 "signature": short_hash(stored.data, size=8),
-                "expires_at": _ts(stored.expires_at),
+                "expires_at": unix_time(stored.expires_at),
                 "visibility": stored.extra.get("visibility", "workspace"),
             }
         )
         return obj
+
+    def _file_with_deleted(self, stored: StoredFile) -> dict[str, Any]:
+        return self.file_object(stored, with_deleted=True)
 
     def _upload(self, engine: Engine, request: httpx.Request) -> httpx.Response:
         try:
@@ -558,8 +542,8 @@ class MistralDialect(Dialect):
             "completed_requests": snap.done,
             "succeeded_requests": snap.succeeded,
             "failed_requests": snap.failed,
-            "started_at": _ts(snap.started_at),
-            "completed_at": _ts(snap.ended_at),
+            "started_at": unix_time(snap.started_at),
+            "completed_at": unix_time(snap.ended_at),
         }
 
     def _write_results(self, engine: Engine, job: SimBatch, snap: Snapshot) -> None:
@@ -677,19 +661,14 @@ def parse_files(files: list[StoredFile]) -> tuple[list[SimRequest], list[Validat
     issues: list[ValidationIssue] = []
     seen: set[str] = set()
     for stored in files:
-        for lineno, raw in enumerate(stored.data.split(b"\n"), start=1):
-            stripped = raw.strip()
-            if not stripped:
-                continue
+        for lineno, stripped, obj in jsonl_lines(stored.data):
             where = f"File {stored.id}, line {lineno}"
 
             def problem(message: str, _line: int = lineno) -> None:
                 if len(issues) < MAX_REPORTED_ISSUES:
                     issues.append(ValidationIssue("invalid_line", message, _line))
 
-            try:
-                obj = orjson.loads(stripped)
-            except orjson.JSONDecodeError:
+            if obj is NOT_JSON:
                 problem(f"{where}: invalid JSON")
                 continue
             checked = _check_line(obj, where, seen, problem)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from omnibatch import _openai_lines as lines
+from omnibatch._openai_lines import parse_usage
 from omnibatch._status import BatchStatus
 from omnibatch.adapter import (
     Capabilities,
@@ -29,7 +31,6 @@ from omnibatch.models import (
     FileObject,
     Page,
     RequestCounts,
-    ResultError,
     ResultStatus,
     Usage,
     to_datetime,
@@ -55,29 +56,27 @@ _OUTCOME_BY_CODE = {
 }
 
 
-def parse_usage(body: Any) -> Usage | None:
-    """Token usage from a chat/completions/embeddings/responses body."""
-    if not isinstance(body, Mapping):
-        return None
-    usage = body.get("usage")
-    if not isinstance(usage, Mapping):
-        return None
-    return Usage(
-        input_tokens=usage.get("prompt_tokens", usage.get("input_tokens")),
-        output_tokens=usage.get("completion_tokens", usage.get("output_tokens")),
-        total_tokens=usage.get("total_tokens"),
-    )
+_SUCCEEDED = ResultStatus.SUCCEEDED  # a constant: quicker than the enum lookup, once per line
 
 
-def _error(code: Any, message: str, type_: Any = None) -> dict[str, Any]:
-    """``ResultError(...).model_dump(exclude_none=True)`` without the model."""
-    error: dict[str, Any] = {}
-    if code is not None:
-        error["code"] = code
-    error["message"] = message
-    if type_ is not None:
-        error["type"] = type_
-    return error
+def _read(record: Mapping[str, Any]) -> lines.Line:
+    """A result line by OpenAI's rules: its ``error`` comes first (``batch_expired`` and
+    ``batch_cancelled`` mean the request never ran), a line without a response is malformed,
+    and a response with a 4xx/5xx status is an errored request."""
+    custom_id = record["custom_id"]
+    if not isinstance(custom_id, str):
+        raise TypeError(f"custom_id must be a string, got {custom_id!r}")
+    response, body, status_code, error = lines.split(record)
+    if error:
+        code, message = lines.line_error(error)
+        status = _OUTCOME_BY_CODE.get(str(code), ResultStatus.ERRORED)
+        return custom_id, status, status_code, body, lines.error_dict(code, message)
+    if not isinstance(response, Mapping):
+        raise ValueError("line has neither response nor error")
+    if status_code is not None and int(status_code) >= 400:
+        failure = lines.error_dict(*lines.http_failure(body, status_code))
+        return custom_id, ResultStatus.ERRORED, int(status_code), body, failure
+    return custom_id, _SUCCEEDED, status_code, body, None
 
 
 def _file_id(value: Any) -> tuple[str, ...]:
@@ -180,12 +179,7 @@ class OpenAIAdapter(ProviderAdapter):
 
     def result_sources(self, batch: Batch) -> Flow[list[ResultSource]]:
         yield from ()  # no I/O: the batch object names the files
-        sources = [
-            ResultSource(kind, download=self.download_file(file_id), name=f"{kind} file {file_id}")
-            for kind, ids in (("output", batch.output_file_ids), ("error", batch.error_file_ids))
-            for file_id in ids
-        ]
-        return sources
+        return lines.file_sources(batch, self.download_file)
 
     def list_files(self, *, cursor: str | None, limit: int | None) -> Flow[Page[FileObject]]:
         response = yield HttpRequest(
@@ -277,92 +271,7 @@ class OpenAIAdapter(ProviderAdapter):
 
     def output_line(self, record: Mapping[str, Any], source: ResultSource) -> dict[str, Any]:
         # parse_result_line(...).to_output_line() without the models: the merge's hot path.
-        custom_id = record["custom_id"]
-        if not isinstance(custom_id, str):
-            raise TypeError(f"custom_id must be a string, got {custom_id!r}")
-        response = record.get("response")
-        error = record.get("error")
-        if isinstance(response, Mapping):
-            body = response.get("body")
-            status_code = response.get("status_code")
-        else:
-            body = status_code = None
-        if not isinstance(body, dict):
-            body = None
-        if error:
-            if isinstance(error, Mapping):
-                code = error.get("code")
-                message = str(error.get("message") or code or "error")
-            else:
-                code, message = None, str(error)
-            status = _OUTCOME_BY_CODE.get(str(code), ResultStatus.ERRORED).value
-            line = {"custom_id": custom_id, "status": status, "error": _error(code, message)}
-            if body is not None:
-                line["response"] = body
-            return line
-        if not isinstance(response, Mapping):
-            raise ValueError("line has neither response nor error")
-        if status_code is not None and int(status_code) >= 400:
-            detail = body.get("error") if body is not None else None
-            detail = detail if isinstance(detail, Mapping) else {}
-            line = {
-                "custom_id": custom_id,
-                "status": "errored",
-                "error": _error(
-                    detail.get("code") or f"http_{status_code}",
-                    str(detail.get("message") or f"HTTP {status_code}"),
-                    detail.get("type"),
-                ),
-            }
-            if body is not None:
-                line["response"] = body
-            return line
-        return {"custom_id": custom_id, "status": "succeeded", "response": body}
+        return lines.output_line(_read(record))
 
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
-        custom_id = record["custom_id"]
-        if not isinstance(custom_id, str):
-            raise TypeError(f"custom_id must be a string, got {custom_id!r}")
-        response = record.get("response")
-        error = record.get("error")
-        body = response.get("body") if isinstance(response, Mapping) else None
-        status_code = response.get("status_code") if isinstance(response, Mapping) else None
-        if error:
-            if isinstance(error, Mapping):
-                code = error.get("code")
-                message = str(error.get("message") or code or "error")
-            else:
-                code, message = None, str(error)
-            return BatchResult(
-                custom_id=custom_id,
-                status=_OUTCOME_BY_CODE.get(str(code), ResultStatus.ERRORED),
-                status_code=status_code,
-                response=body if isinstance(body, dict) else None,
-                error=ResultError(code=code, message=message),
-                raw=dict(record),
-            )
-        if not isinstance(response, Mapping):
-            raise ValueError("line has neither response nor error")
-        if status_code is not None and int(status_code) >= 400:
-            detail = body.get("error") if isinstance(body, Mapping) else None
-            detail = detail if isinstance(detail, Mapping) else {}
-            return BatchResult(
-                custom_id=custom_id,
-                status=ResultStatus.ERRORED,
-                status_code=int(status_code),
-                response=body if isinstance(body, dict) else None,
-                error=ResultError(
-                    code=detail.get("code") or f"http_{status_code}",
-                    message=str(detail.get("message") or f"HTTP {status_code}"),
-                    type=detail.get("type"),
-                ),
-                raw=dict(record),
-            )
-        return BatchResult(
-            custom_id=custom_id,
-            status=ResultStatus.SUCCEEDED,
-            status_code=status_code,
-            response=body if isinstance(body, dict) else None,
-            usage=parse_usage(body),
-            raw=dict(record),
-        )
+        return lines.batch_result(_read(record), record, parse_usage)

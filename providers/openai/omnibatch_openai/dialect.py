@@ -15,13 +15,8 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from omnibatch.emulator.dialect import (
-    Dialect,
-    HTTPErrorResponse,
-    content_response,
-    parse_multipart,
-    read_json,
-)
+from omnibatch.emulator._shared import NOT_JSON, file_route, jsonl_lines, unix_time
+from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse, parse_multipart, read_json
 from omnibatch.emulator.engine import (
     BatchStateConflict,
     Engine,
@@ -71,8 +66,6 @@ MAX_REQUESTS = 50_000
 MAX_BATCH_FILE_BYTES = 200 * 1024 * 1024
 MAX_REPORTED_ISSUES = 1_000
 
-_FILE = re.compile(r"^/v1/files/([^/]+)$")
-_FILE_CONTENT = re.compile(r"^/v1/files/([^/]+)/content$")
 _BATCH = re.compile(r"^/v1/batches/([^/]+)$")
 _BATCH_CANCEL = re.compile(r"^/v1/batches/([^/]+)/cancel$")
 
@@ -86,10 +79,6 @@ _BAD_KEY = (
 )
 _EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 _CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
-
-
-def _ts(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 class OpenAIDialect(Dialect):
@@ -121,6 +110,9 @@ class OpenAIDialect(Dialect):
             return denied
         method = request.method
         path = path.rstrip("/") or "/"
+        served = file_route(self, engine, request, path, self._file, self._file_object)
+        if served is not None:
+            return served
         if path == "/v1/files":
             if method == "POST":
                 return self._upload(engine, request)
@@ -131,17 +123,6 @@ class OpenAIDialect(Dialect):
                 return self._create(engine, request)
             if method == "GET":
                 return self._list_batches(engine, request)
-        elif m := _FILE_CONTENT.match(path):
-            if method == "GET":
-                stored = self._file(engine, m.group(1))
-                return content_response(request, stored.data, "application/octet-stream")
-        elif m := _FILE.match(path):
-            if method == "GET":
-                return self.json_response(self._file_object(self._file(engine, m.group(1))))
-            if method == "DELETE":
-                stored = self._file(engine, m.group(1))
-                engine.delete_file(stored.id)
-                return self.json_response({"id": stored.id, "object": "file", "deleted": True})
         elif m := _BATCH_CANCEL.match(path):
             if method == "POST":
                 return self._cancel(engine, m.group(1))
@@ -185,7 +166,7 @@ class OpenAIDialect(Dialect):
             "object": "file",
             "bytes": stored.size,
             "created_at": int(stored.created_at),
-            "expires_at": _ts(stored.expires_at),
+            "expires_at": unix_time(stored.expires_at),
             "filename": stored.filename,
             "purpose": stored.purpose,
             "status": "processed",
@@ -434,14 +415,14 @@ class OpenAIDialect(Dialect):
             "output_file_id": batch.output_file_id,
             "error_file_id": batch.error_file_id,
             "created_at": int(snap.created_at),
-            "in_progress_at": _ts(snap.started_at),
+            "in_progress_at": unix_time(snap.started_at),
             "expires_at": int(snap.expires_at),
-            "finalizing_at": _ts(snap.finalizing_at),
-            "completed_at": _ts(snap.completed_at),
-            "failed_at": _ts(snap.failed_at),
-            "expired_at": _ts(snap.expired_at),
-            "cancelling_at": _ts(snap.cancelling_at),
-            "cancelled_at": _ts(snap.cancelled_at),
+            "finalizing_at": unix_time(snap.finalizing_at),
+            "completed_at": unix_time(snap.completed_at),
+            "failed_at": unix_time(snap.failed_at),
+            "expired_at": unix_time(snap.expired_at),
+            "cancelling_at": unix_time(snap.cancelling_at),
+            "cancelled_at": unix_time(snap.cancelled_at),
             "request_counts": {
                 "total": snap.total if validated else 0,
                 "completed": snap.succeeded,
@@ -569,14 +550,9 @@ def parse_input(
             issues.append(ValidationIssue(code, message, line, param))
 
     count = 0
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        stripped = raw.strip()
-        if not stripped:
-            continue
+    for lineno, stripped, obj in jsonl_lines(data):
         count += 1
-        try:
-            obj = orjson.loads(stripped)
-        except orjson.JSONDecodeError:
+        if obj is NOT_JSON:
             problem("invalid_json_line", "This line is not parseable as valid JSON.", lineno)
             continue
         if not isinstance(obj, dict):

@@ -125,11 +125,7 @@ class Dialect(ABC):
     def check_auth(self, engine: Engine, request: httpx.Request) -> httpx.Response | None:
         """``None`` if the request carries an acceptable ``Authorization: Bearer`` token,
         otherwise the 401 response. With ``config.api_key`` unset any token is accepted."""
-        token = bearer_token(request)
-        expected = engine.config.api_key
-        if token is None or (expected is not None and token != expected):
-            return self.unauthorized(request, token)
-        return None
+        return check_key(self, engine, request, bearer_token(request))
 
     def fault_response(self, status_code: int, headers: Mapping[str, str]) -> httpx.Response:
         """The answer of an injected ``429``/``500``/``502``/``503`` fault. ``502`` is an
@@ -168,6 +164,17 @@ def bearer_token(request: httpx.Request) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def check_key(
+    dialect: Dialect, engine: Engine, request: httpx.Request, key: str | None
+) -> httpx.Response | None:
+    """``None`` if ``key``, the API key a request carries however its dialect sends it, is
+    acceptable (any key when ``config.api_key`` is unset), otherwise the dialect's 401."""
+    expected = engine.config.api_key
+    if key is None or (expected is not None and key != expected):
+        return dialect.unauthorized(request, key)
+    return None
 
 
 def read_json(request: httpx.Request) -> Any:
