@@ -21,7 +21,6 @@ Environment:
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +92,8 @@ def load_config(path: str | os.PathLike[str] | None = None, cwd: Path | None = N
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
+    import tomllib  # only when a config file exists: keeps `from omnibatch import ...` fast
+
     try:
         with open(file, "rb") as fh:
             return tomllib.load(fh)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from omnibatch import _openai_lines as lines
@@ -98,6 +99,14 @@ def _usage(body: Any) -> Usage | None:
     return lines.parse_usage(body, input_names=False)
 
 
+def _timestamp(value: Any) -> Any:
+    """``created_after`` as the SDK sends it: ISO 8601, ``Z`` for UTC."""
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return value
+
+
 class MistralAdapter(ProviderAdapter):
     """Mistral's ``/v1/batch/jobs`` over ``/v1/files``."""
 
@@ -177,15 +186,17 @@ class MistralAdapter(ProviderAdapter):
         size = limit or 100
         metadata = filters.get("metadata") or {}
         status = filters.get("status")
+        # The official SDK's order and encoding (OpenAPI style=form, explode=true): metadata
+        # goes as its own keys, statuses repeat, the defaults are always sent.
         params = query(
             ("page", page),
             ("page_size", size),
             ("model", filters.get("model")),
-            ("created_after", filters.get("created_after")),
-            ("status", [status] if isinstance(status, str) else status),
-            ("order_by", "-created"),
-            # Like the official SDK (style=form, explode=true), metadata goes as its own keys.
             *metadata.items(),
+            ("created_after", _timestamp(filters.get("created_after"))),
+            ("created_by_me", bool(filters.get("created_by_me", False))),
+            ("status", [status] if isinstance(status, str) else status),
+            ("order_by", filters.get("order_by", "-created")),
         )
         response = yield HttpRequest(
             "GET", "/v1/batch/jobs", params=params, operation="list batches"
