@@ -26,6 +26,7 @@ __all__ = [
     "ResultStatus",
     "Usage",
     "ValidationProblem",
+    "response_text",
     "to_datetime",
 ]
 
@@ -188,6 +189,13 @@ class BatchResult(BaseModel):
     def ok(self) -> bool:
         return self.status is ResultStatus.SUCCEEDED
 
+    @property
+    def text(self) -> str | None:
+        """The generated text of a succeeded chat-style response, whatever the provider's body
+        shape (OpenAI/Mistral chat and Responses, Anthropic messages, Gemini candidates); None
+        when the body has no text (embeddings, errors)."""
+        return response_text(self.response) if self.ok else None
+
     def to_output_line(self) -> dict[str, Any]:
         """The line ``omnibatch run`` writes: custom_id, status, and response or error."""
         line: dict[str, Any] = {"custom_id": self.custom_id, "status": self.status.value}
@@ -200,6 +208,43 @@ class BatchResult(BaseModel):
             if self.response is not None:
                 line["response"] = self.response
         return line
+
+
+def _joined(parts: Any, key: str = "text") -> str | None:
+    if not isinstance(parts, list):
+        return None
+    texts = [p[key] for p in parts if isinstance(p, dict) and isinstance(p.get(key), str)]
+    return "".join(texts) if texts else None
+
+
+def response_text(body: Any) -> str | None:
+    """The text of the first answer in a response body, read by its shape (no provider names):
+    ``choices[0].message.content`` (chat completions), ``output[].content[].text`` (Responses),
+    ``content[].text`` (messages), ``candidates[0].content.parts[].text`` (generateContent)."""
+    if not isinstance(body, dict):
+        return None
+    choices = body.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        message = choices[0].get("message")
+        if isinstance(message, dict):
+            content = message.get("content")
+            return content if isinstance(content, str) else _joined(content)
+        text = choices[0].get("text")
+        return text if isinstance(text, str) else None
+    candidates = body.get("candidates")
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        content = candidates[0].get("content")
+        return _joined(content.get("parts")) if isinstance(content, dict) else None
+    output = body.get("output")
+    if isinstance(output, list):
+        texts = [
+            t
+            for item in output
+            if isinstance(item, dict)
+            if (t := _joined(item.get("content"))) is not None
+        ]
+        return "".join(texts) if texts else None
+    return _joined(body.get("content"))
 
 
 class FileObject(BaseModel):
