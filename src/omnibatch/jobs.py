@@ -996,7 +996,8 @@ class JobRunner:
         self, view: JobView, output: Path, *, target: Target | None = None
     ) -> tuple[JobView, OutputSummary]:
         """Download every part's results and write OUTPUT: one line per input custom id, in
-        input order. Then delete the uploaded input files (unless ``keep_files``)."""
+        input order (see :func:`~omnibatch.results.write_output` for big parts). Then delete
+        the uploaded input files (unless ``keep_files``)."""
         job = view.job
         if not view.ended:
             raise BatchStateError(

@@ -39,6 +39,30 @@ def join_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     yield request.param
 
 
+def line_order(part: PartResults, join_path: str) -> list[str]:
+    """The custom ids of a part's output lines, in the order ``write_output`` writes them: input
+    order for a part joined in memory; for a part joined on disk, the order of its result files
+    (the first result of each of its ids), then the ids no result answered, in input order."""
+    ids = list(results_module.read_ids(part.ids_path))
+    if join_path == "memory":
+        return ids
+    wanted = set(ids)
+    answered: list[str] = []
+    for fetched in part.fetched:
+        for record in read_jsonl(fetched.path or Path()):
+            custom_id = record["custom_id"]
+            if custom_id in wanted and custom_id not in answered:
+                answered.append(custom_id)
+    rest = set(answered)
+    missing = []
+    for custom_id in ids:
+        if custom_id in rest:
+            rest.discard(custom_id)  # its first position has the result
+        else:
+            missing.append(custom_id)
+    return answered + missing
+
+
 def make_part(
     tmp_path: Path,
     name: str,
@@ -72,7 +96,12 @@ def test_results_shuffled_across_parts_come_back_in_input_order(
     out = tmp_path / "out.jsonl"
     summary = write_output(parts, out)
     lines = list(read_jsonl(out))
-    assert [line["custom_id"] for line in lines] == [f"req-{i}" for i in range(250)]
+    assert [line["custom_id"] for line in lines] == [
+        custom_id for part in parts for custom_id in line_order(part, join_path)
+    ]
+    assert sorted(line["custom_id"] for line in lines) == sorted(f"req-{i}" for i in range(250))
+    if join_path == "memory":
+        assert [line["custom_id"] for line in lines] == [f"req-{i}" for i in range(250)]
     for line in lines:
         number = line["custom_id"].removeprefix("req-")
         if number.endswith("7"):
@@ -114,9 +143,11 @@ def test_unknown_and_repeated_results_are_counted_not_written(
     with caplog.at_level(logging.WARNING, logger="omnibatch.results"):
         summary = write_output([part], tmp_path / "out.jsonl")
     lines = list(read_jsonl(tmp_path / "out.jsonl"))
-    assert [line["custom_id"] for line in lines] == ids
-    assert lines[3]["status"] == "succeeded"  # the output file comes first: its line wins
-    assert lines[35]["status"] == "errored" and lines[35]["error"]["code"] == "server_error"
+    assert [line["custom_id"] for line in lines] == line_order(part, join_path)
+    by_id = {line["custom_id"]: line for line in lines}
+    assert by_id[ids[3]]["status"] == "succeeded"  # the output file comes first: its line wins
+    assert by_id[ids[35]]["status"] == "errored"
+    assert by_id[ids[35]]["error"]["code"] == "server_error"
     assert (summary.unexpected, summary.duplicates, summary.missing) == (1, 2, 9)
     assert "1 result(s) named a custom id that is not in the input" in caplog.text
 
@@ -128,12 +159,12 @@ def test_a_repeated_input_id_gets_one_result_and_one_missing_line(
     part = make_part(tmp_path, "p", ids, ["a", "b", "c"], [])
     write_output([part], tmp_path / "out.jsonl")
     statuses = [(x["custom_id"], x["status"]) for x in read_jsonl(tmp_path / "out.jsonl")]
-    assert statuses == [
-        ("a", "succeeded"),
-        ("b", "succeeded"),
-        ("a", "errored"),
-        ("c", "succeeded"),
-    ]
+    expected = [("a", "succeeded"), ("b", "succeeded"), ("a", "errored"), ("c", "succeeded")]
+    if join_path == "memory":
+        assert statuses == expected
+    else:  # the results in their order, then the missing line of the second "a"
+        assert sorted(statuses) == sorted(expected) and statuses[-1] == ("a", "errored")
+        assert [x[0] for x in statuses] == line_order(part, join_path)
 
 
 def test_unusual_custom_ids_survive_the_ids_file_and_the_join(
@@ -154,7 +185,8 @@ def test_unusual_custom_ids_survive_the_ids_file_and_the_join(
         [FetchedSource(OUTPUT, write_jsonl(tmp_path / "o.jsonl", map(result, shuffled(ids))))],
     )
     write_output([part], tmp_path / "out.jsonl")
-    assert [x["custom_id"] for x in read_jsonl(tmp_path / "out.jsonl")] == ids
+    written = [x["custom_id"] for x in read_jsonl(tmp_path / "out.jsonl")]
+    assert written == line_order(part, join_path) and sorted(written) == sorted(ids)
 
 
 def test_a_bad_result_line_names_the_file_and_line(tmp_path: Path, join_path: str) -> None:
@@ -212,3 +244,22 @@ def test_batch_results_spill_their_seen_ids_and_still_dedupe(
     assert all(r.batch_id == "b" for r in got)
     assert next(r for r in got if r.custom_id == "id-70").status is ResultStatus.SUCCEEDED
     assert not list(spill_dir.iterdir()), "the spill file is removed"
+
+
+def test_left_out_results_of_a_later_part_are_cut_from_its_own_lines(
+    tmp_path: Path, join_path: str
+) -> None:
+    first = make_part(tmp_path, "a", ["a1", "a2"], ["a2", "a1"], [])
+    ids = [f"b{i}" for i in range(30)]
+    second = make_part(tmp_path, "b", ids, ["x", *ids[:20], "y", ids[4]], [ids[25]])
+    summary = write_output([first, second], tmp_path / "out.jsonl")
+    written = [x["custom_id"] for x in read_jsonl(tmp_path / "out.jsonl")]
+    assert written == line_order(first, join_path) + line_order(second, join_path)
+    assert sorted(written) == sorted(["a1", "a2", *ids])
+    assert (summary.total, summary.unexpected, summary.duplicates, summary.missing) == (
+        32,
+        2,
+        1,
+        9,
+    )
+    assert (summary.succeeded, summary.errored) == (22, 10)

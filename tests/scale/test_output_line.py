@@ -88,3 +88,39 @@ def test_encode_line_matches_encode_request(adapter: ProviderAdapter) -> None:
         BatchRequest(custom_id="c-1", url="/v1/chat/completions", body=body)
     )
     assert body["model"] == "m", "encode_line must not change the body it was given"
+
+
+EDGES: list[dict[str, Any]] = [
+    {"custom_id": "s-str", "response": {"status_code": "200", "body": {"a": 1}}, "error": None},
+    {"custom_id": "s-bool", "response": {"status_code": True, "body": {"a": 1}}, "error": None},
+    {"custom_id": "s-399", "response": {"status_code": 399, "body": {"a": 1}}, "error": None},
+    {"custom_id": "s-400", "response": {"status_code": 400, "body": {"a": 1}}, "error": None},
+    {"custom_id": "s-none", "response": {"body": {"a": 1}}, "error": None},
+    {"custom_id": "body-list", "response": {"status_code": 200, "body": [1]}, "error": None},
+    {"custom_id": "body-none", "response": {"status_code": 200, "body": None}},
+    {"custom_id": "empty-error", "response": {"status_code": 200, "body": {}}, "error": {}},
+    {"custom_id": "false-error", "response": {"status_code": 200, "body": {}}, "error": ""},
+    {"custom_id": 7, "response": {"status_code": 200, "body": {}}, "error": None},
+    {"response": {"status_code": 200, "body": {}}, "error": None},
+    {"custom_id": "resp-list", "response": [], "error": None},
+    {"custom_id": "resp-none", "response": None, "error": None},
+]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.name)
+def test_the_fast_success_path_writes_the_same_bytes(adapter: ProviderAdapter) -> None:
+    """``output_line`` reads a plain success without ``_read``: for every example the bytes
+    written are those of the general path (or both raise)."""
+    from omnibatch import _openai_lines as lines
+    from omnibatch_mistral import adapter as mistral
+    from omnibatch_openai import adapter as openai
+
+    read = openai._read if isinstance(adapter, OpenAIAdapter) else mistral._read
+    for record in [*examples(), *EDGES]:
+        try:
+            general = orjson.dumps(lines.output_line(read(record)))
+        except (KeyError, TypeError, ValueError):
+            with pytest.raises((KeyError, TypeError, ValueError)):
+                adapter.output_line(record, SOURCE)
+            continue
+        assert orjson.dumps(adapter.output_line(record, SOURCE)) == general, record

@@ -552,8 +552,9 @@ def results_cmd(state: State, ident: str, output: str) -> int:
 def _batch_results(
     state: State, runner: JobRunner, resolved: _Resolved, out: Path
 ) -> tuple[Any, bool]:
-    """Results of one provider batch: in input order when the ledger knows its part, else in
-    the order of the provider's files."""
+    """Results of one provider batch: in input order when the ledger knows its part (see
+    :func:`omnibatch.results.write_output` for big parts), else in the order of the provider's
+    files."""
     import orjson
 
     from omnibatch.results import OutputSummary, PartResults, write_output
