@@ -294,22 +294,7 @@ class MistralAdapter(ProviderAdapter):
 
     def output_line(self, record: Mapping[str, Any], source: ResultSource) -> dict[str, Any]:
         # parse_result_line(...).to_output_line() without the models: the merge's hot path.
-        # The usual line first, a success as orjson reads it (what _read and
-        # lines.output_line give for it, tested on every golden payload), then any line.
-        response = record.get("response")
-        if response.__class__ is dict and not record.get("error"):
-            custom_id = record.get("custom_id")
-            status_code = response.get("status_code")
-            if custom_id.__class__ is str and (
-                status_code is None or (status_code.__class__ is int and status_code < 400)
-            ):
-                body = response.get("body")
-                return {
-                    "custom_id": custom_id,
-                    "status": "succeeded",
-                    "response": body if isinstance(body, dict) else None,
-                }
-        return lines.output_line(_read(record))
+        return lines.record_output_line(record, _read)
 
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
         return lines.batch_result(_read(record), record, _usage)
