@@ -216,9 +216,21 @@ def _transport_error(exc: httpx.TransportError, prepared: _Prepared, provider: s
     )
 
 
-def _download_target(workdir: Path, request: httpx.Request) -> Path:
-    digest = hashlib.sha256(str(request.url).encode()).hexdigest()[:24]
-    return workdir / f"download-{digest}.bin"
+def _begin_download(workdir: Path, prepared: _Prepared) -> tuple[Path, Path, int]:
+    """Where a download goes, its partial file, and how much of it is there already (asked
+    for again from that offset with ``Range``)."""
+    digest = hashlib.sha256(str(prepared.request.url).encode()).hexdigest()[:24]
+    target = workdir / f"download-{digest}.bin"
+    partial = target.with_suffix(".part")
+    offset = partial.stat().st_size if partial.exists() else 0
+    if offset:
+        prepared.request.headers["Range"] = f"bytes={offset}-"
+    return target, partial, offset
+
+
+def _partial_mode(resp: httpx.Response, offset: int) -> tuple[str, int]:
+    """A 206 continues the partial file from ``offset``; a 200 starts it over."""
+    return ("ab", offset) if resp.status_code == 206 else ("wb", 0)
 
 
 def _response(resp: httpx.Response, content: bytes = b"", path: Path | None = None) -> HttpResponse:
@@ -260,18 +272,13 @@ class SyncSender:
             raise _transport_error(exc, prepared, self.adapter.name) from exc
 
     def _download(self, prepared: _Prepared) -> HttpResponse:
-        target = _download_target(self.workdir, prepared.request)
-        partial = target.with_suffix(".part")
-        offset = partial.stat().st_size if partial.exists() else 0
-        if offset:
-            prepared.request.headers["Range"] = f"bytes={offset}-"
+        target, partial, offset = _begin_download(self.workdir, prepared)
         resp = self.client.send(prepared.request, stream=True)
         try:
             if not resp.is_success:
                 resp.read()
                 return _response(resp, resp.content)
-            mode = "ab" if resp.status_code == 206 else "wb"
-            start = offset if mode == "ab" else 0
+            mode, start = _partial_mode(resp, offset)
             received = 0
             with open(partial, mode) as out:
                 for chunk in resp.iter_bytes():
@@ -305,18 +312,13 @@ class AsyncSender:
             raise _transport_error(exc, prepared, self.adapter.name) from exc
 
     async def _download(self, prepared: _Prepared) -> HttpResponse:
-        target = _download_target(self.workdir, prepared.request)
-        partial = target.with_suffix(".part")
-        offset = partial.stat().st_size if partial.exists() else 0
-        if offset:
-            prepared.request.headers["Range"] = f"bytes={offset}-"
+        target, partial, offset = _begin_download(self.workdir, prepared)
         resp = await self.client.send(prepared.request, stream=True)
         try:
             if not resp.is_success:
                 await resp.aread()
                 return _response(resp, resp.content)
-            mode = "ab" if resp.status_code == 206 else "wb"
-            start = offset if mode == "ab" else 0
+            mode, start = _partial_mode(resp, offset)
             received = 0
             with open(partial, mode) as out:
                 async for chunk in resp.aiter_bytes():

@@ -17,6 +17,7 @@ from typing import Any
 
 from omnibatch._exceptions import (
     BatchStateError,
+    ConfigurationError,
     ProviderConnectionError,
     ProviderError,
     ProviderServerError,
@@ -219,8 +220,6 @@ def fetch_results(
 
 def merged_metadata(metadata: Mapping[str, str] | None, adapter: ProviderAdapter) -> dict[str, str]:
     """User metadata, checked against the provider's limits."""
-    from omnibatch._exceptions import ConfigurationError
-
     data = dict(metadata or {})
     if data and not adapter.capabilities.metadata:
         raise ConfigurationError(

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -657,8 +658,6 @@ class AsyncBatchClient(_BaseBatchClient):
 
 
 def _download(adapter: ProviderAdapter, file_id: str) -> Flow[Path | None]:
-    from dataclasses import replace
-
     response = yield replace(adapter.download_file(file_id), stream=True)
     path: Path | None = response.path
     return path
