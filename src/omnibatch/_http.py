@@ -167,6 +167,11 @@ def with_http(
 # --- senders ----------------------------------------------------------------------------------
 
 
+def _same_origin(url: str, base_url: str) -> bool:
+    a, b = httpx.URL(url), httpx.URL(base_url)
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
 class _Prepared:
     """An httpx request built from an :class:`HttpRequest`, with the files it opened."""
 
@@ -174,13 +179,12 @@ class _Prepared:
         self, client: httpx.Client | httpx.AsyncClient, adapter: ProviderAdapter, req: HttpRequest
     ) -> None:
         self.stack = ExitStack()
-        url = (
-            req.path
-            if req.path.startswith(("http://", "https://"))
-            else adapter.base_url + req.path
-        )
+        absolute = req.path.startswith(("http://", "https://"))
+        url = req.path if absolute else adapter.base_url + req.path
         headers = {"User-Agent": _USER_AGENT, **adapter.default_headers(), **req.headers}
-        headers.update(adapter.auth_headers())
+        if not absolute or _same_origin(url, adapter.base_url):
+            # A pre-signed URL elsewhere (an upload or download target) gets no credentials.
+            headers.update(adapter.auth_headers())
         kwargs: dict[str, Any] = {"params": list(req.params) or None, "headers": headers}
         if req.json is not None:
             kwargs["content"] = orjson.dumps(req.json)

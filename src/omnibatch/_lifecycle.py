@@ -68,25 +68,35 @@ def carries_key(adapter: ProviderAdapter) -> bool:
 
 
 def can_reconcile(adapter: ProviderAdapter) -> bool:
-    return carries_key(adapter) and adapter.capabilities.list_batches
+    caps = adapter.capabilities
+    return (carries_key(adapter) or caps.reconcile_by_input_file) and caps.list_batches
 
 
 def find_by_key(
-    adapter: ProviderAdapter, key: str, since: datetime | None, max_pages: int = 1000
+    adapter: ProviderAdapter,
+    key: str,
+    since: datetime | None,
+    max_pages: int = 1000,
+    *,
+    file_id: str | None = None,
 ) -> Flow[Batch | None]:
-    """Look through the provider's batches, newest first, for one carrying ``key``.
+    """Look through the provider's batches, newest first, for one carrying ``key`` (or, where
+    the capabilities say batches carry no key but name their input file, one over ``file_id``).
 
     Stops at the first batch created well before ``since`` (the listing is newest first), so
     it reaches back as far as needed, not a fixed number of batches.
     """
     cursor: str | None = None
     floor = since - _RECONCILE_SLACK if since else None
+    by_file = file_id if adapter.capabilities.reconcile_by_input_file else None
     for _ in range(max_pages):
         page = yield from adapter.list_batches(
             cursor=cursor, limit=100, filters={"metadata": {IDEMPOTENCY_KEY: key}}
         )
         for batch in page.items:
             if batch.metadata.get(IDEMPOTENCY_KEY) == key:
+                return batch
+            if by_file is not None and by_file in batch.input_file_ids:
                 return batch
             if floor and batch.created_at and batch.created_at < floor:
                 return None
@@ -127,7 +137,7 @@ def create_once(
             retry_after = exc.retry_after if isinstance(exc, ProviderServerError) else None
             yield Sleep(policy.delay(attempt, rng, retry_after))
             if reconcilable:
-                found = yield from find_by_key(adapter, key, since)
+                found = yield from find_by_key(adapter, key, since, file_id=ref.file_id)
                 if found is not None:
                     return found
             attempt += 1

@@ -59,6 +59,9 @@ class Capabilities:
     """Without user metadata, batches still carry omnibatch's idempotency key (the adapter
     reads it from ``CreateSpec.metadata`` and returns it in ``Batch.metadata``, e.g. through
     Gemini's display name), so an ambiguous create can be reconciled by listing."""
+    reconcile_by_input_file: bool = False
+    """Without metadata, a batch still names its uploaded input file (a file id unique to one
+    upload), so an ambiguous create is reconciled by finding the batch over that file."""
     list_batches: bool = True
     cancel: bool = True
     delete_files: bool = True

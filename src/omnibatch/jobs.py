@@ -864,7 +864,7 @@ class JobRunner:
                     provider=adapter.name,
                 )
             found = self._send(client, "list").run(
-                find_by_key(adapter, part.idempotency_key, since)
+                find_by_key(adapter, part.idempotency_key, since, file_id=file_id)
             )
             self._checkpoint("list-answered")
             if found is not None:

@@ -30,6 +30,7 @@ PLUGIN_API_VERSION = "1.0"
 """``MAJOR.MINOR``: MINOR grows when names are added, MAJOR when anything else changes."""
 
 if TYPE_CHECKING:
+    from omnibatch import _openai_lines as openai_lines
     from omnibatch._exceptions import (
         BatchError,
         ConfigurationError,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         ProviderResponseError,
         UnsupportedOperationError,
     )
+    from omnibatch._exceptions import UnsupportedOperationError as UnsupportedOperation
     from omnibatch._plugins import check_adapter_class
     from omnibatch._status import BatchStatus, UnknownStatusWarning
     from omnibatch.adapter import (
@@ -66,7 +68,13 @@ if TYPE_CHECKING:
         parse_multipart,
         read_json,
     )
-    from omnibatch.emulator.fakes import answer_for, chat_completion_body, embedding_body
+    from omnibatch.emulator._shared import NOT_JSON, file_route, iso_time, jsonl_lines, unix_time
+    from omnibatch.emulator.fakes import (
+        answer_for,
+        chat_completion_body,
+        embedding_body,
+        short_hash,
+    )
     from omnibatch.flows import FilePart, Flow, HttpRequest, HttpResponse, Sleep, no_io, query
     from omnibatch.hookspecs import PROJECT_NAME, hookimpl
     from omnibatch.models import (
@@ -74,6 +82,7 @@ if TYPE_CHECKING:
         BatchErrorDetail,
         BatchRequest,
         BatchResult,
+        FileObject,
         Page,
         RequestCounts,
         ResultError,
@@ -110,6 +119,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "BatchErrorDetail",
         "BatchRequest",
         "BatchResult",
+        "FileObject",
         "Page",
         "RequestCounts",
         "ResultError",
@@ -142,13 +152,29 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "parse_multipart",
         "read_json",
     ),
-    "omnibatch.emulator.fakes": ("answer_for", "chat_completion_body", "embedding_body"),
+    "omnibatch.emulator._shared": (
+        "NOT_JSON",
+        "file_route",
+        "iso_time",
+        "jsonl_lines",
+        "unix_time",
+    ),
+    "omnibatch.emulator.fakes": (
+        "answer_for",
+        "chat_completion_body",
+        "embedding_body",
+        "short_hash",
+    ),
     "omnibatch.testing.contract": ("ContractDriver", "ContractHarness", "ProviderContract"),
 }
 _EXPORTS = {name: module for module, names in _GROUPS.items() for name in names}
+# Names that are another name under a second spelling, or a whole helper module.
+_ALIASES = {"UnsupportedOperation": ("omnibatch._exceptions", "UnsupportedOperationError")}
+_MODULES = {"openai_lines": "omnibatch._openai_lines"}
 
 __all__ = [
     "ERROR_MARKER",
+    "NOT_JSON",
     "PLUGIN_API_VERSION",
     "PROJECT_NAME",
     "Batch",
@@ -166,6 +192,7 @@ __all__ = [
     "Dialect",
     "Engine",
     "ErrorInfo",
+    "FileObject",
     "FilePart",
     "Flow",
     "HTTPErrorResponse",
@@ -191,6 +218,7 @@ __all__ = [
     "Snapshot",
     "StoredFile",
     "UnknownStatusWarning",
+    "UnsupportedOperation",
     "UnsupportedOperationError",
     "Usage",
     "ValidationIssue",
@@ -199,20 +227,33 @@ __all__ = [
     "check_adapter_class",
     "content_response",
     "embedding_body",
+    "file_route",
     "hookimpl",
+    "iso_time",
+    "jsonl_lines",
     "no_io",
+    "openai_lines",
     "parse_multipart",
     "query",
     "read_json",
+    "short_hash",
     "to_datetime",
+    "unix_time",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'omnibatch.plugin' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    value: Any
+    if name in _MODULES:
+        value = import_module(_MODULES[name])
+    elif name in _ALIASES:
+        module, target = _ALIASES[name]
+        value = getattr(import_module(module), target)
+    else:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'omnibatch.plugin' has no attribute {name!r}")
+        value = getattr(import_module(module), name)
     globals()[name] = value
     return value
 

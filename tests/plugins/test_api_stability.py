@@ -19,7 +19,7 @@ UPDATE = "python -m tests.plugins.api_surface --update"
 
 def test_all_is_complete_and_resolves() -> None:
     assert len(set(api.__all__)) == len(api.__all__)
-    assert set(api.__all__) == {*api._EXPORTS, "PLUGIN_API_VERSION"}
+    assert set(api.__all__) == {*api._EXPORTS, *api._ALIASES, *api._MODULES, "PLUGIN_API_VERSION"}
     for name in api.__all__:
         assert getattr(api, name) is not None, name
     assert re.fullmatch(r"\d+\.\d+", api.PLUGIN_API_VERSION)
