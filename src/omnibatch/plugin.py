@@ -26,7 +26,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.1"
 """``MAJOR.MINOR``: MINOR grows when names are added, MAJOR when anything else changes."""
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         UnsupportedOperationError,
     )
     from omnibatch._exceptions import UnsupportedOperationError as UnsupportedOperation
+    from omnibatch._lifecycle import IDEMPOTENCY_KEY
     from omnibatch._plugins import check_adapter_class
     from omnibatch._status import BatchStatus, UnknownStatusWarning
     from omnibatch.adapter import (
@@ -136,6 +137,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "UnsupportedOperationError",
     ),
     "omnibatch._plugins": ("check_adapter_class",),
+    "omnibatch._lifecycle": ("IDEMPOTENCY_KEY",),
     "omnibatch.emulator": (
         "ERROR_MARKER",
         "BatchStateConflict",
@@ -174,6 +176,7 @@ _MODULES = {"openai_lines": "omnibatch._openai_lines"}
 
 __all__ = [
     "ERROR_MARKER",
+    "IDEMPOTENCY_KEY",
     "NOT_JSON",
     "PLUGIN_API_VERSION",
     "PROJECT_NAME",
@@ -250,10 +253,10 @@ def __getattr__(name: str) -> Any:
         module, target = _ALIASES[name]
         value = getattr(import_module(module), target)
     else:
-        module = _EXPORTS.get(name)
-        if module is None:
+        home = _EXPORTS.get(name)
+        if home is None:
             raise AttributeError(f"module 'omnibatch.plugin' has no attribute {name!r}")
-        value = getattr(import_module(module), name)
+        value = getattr(import_module(home), name)
     globals()[name] = value
     return value
 

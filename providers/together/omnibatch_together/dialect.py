@@ -112,9 +112,8 @@ class TogetherDialect(Dialect):
         denied = self.check_auth(engine, request)
         if denied is not None:
             return denied
-        if m := _FILE_PREPROCESS.match(path):
-            if method == "POST":
-                return self._preprocess(engine, m.group(1))
+        if (m := _FILE_PREPROCESS.match(path)) and method == "POST":
+            return self._preprocess(engine, m.group(1))
         served = file_route(self, engine, request, path, self._file, self.file_object)
         if served is not None:
             return served
