@@ -99,6 +99,10 @@ class TogetherDialect(Dialect):
     def _error(self, status_code: int, message: str, code: str | None = None) -> HTTPErrorResponse:
         return HTTPErrorResponse(self.error_response(status_code, message, code=code))
 
+    def _batch_error(self, status_code: int, message: str) -> HTTPErrorResponse:
+        """The batch routes' error shape (the spec's ``BatchErrorResponse``)."""
+        return HTTPErrorResponse(self.json_response({"error": message}, status_code))
+
     # -- routing ------------------------------------------------------------------------
 
     def handle(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response:
@@ -117,6 +121,8 @@ class TogetherDialect(Dialect):
         served = file_route(self, engine, request, path, self._file, self.file_object)
         if served is not None:
             return served
+        if path == "/v1/files/upload" and method == "POST":
+            return self._upload(engine, request, path)
         if path == "/v1/files":
             if method == "POST":
                 return self._upload(engine, request, path)
@@ -146,7 +152,7 @@ class TogetherDialect(Dialect):
     def _job(self, engine: Engine, job_id: str) -> SimBatch:
         job = engine.get_batch(job_id, self.name)
         if job is None:
-            raise self._error(404, f"Batch job {job_id} not found", "not_found")
+            raise self._batch_error(404, f"Batch job {job_id} not found")
         return job
 
     # -- files ----------------------------------------------------------------------------
@@ -161,6 +167,7 @@ class TogetherDialect(Dialect):
             "filename": stored.filename,
             "FileType": stored.extra.get("file_type", "jsonl"),
             "purpose": stored.purpose,
+            "Processed": "processing_status" in stored.extra,
         }
         if "processing_status" in stored.extra:
             obj["processing_status"] = stored.extra["processing_status"]
@@ -258,18 +265,22 @@ class TogetherDialect(Dialect):
         try:
             body = read_json(request)
         except ValueError:
-            raise self._error(400, "Request body is not valid JSON") from None
+            raise self._batch_error(400, "Request body is not valid JSON") from None
         if not isinstance(body, dict):
-            raise self._error(400, "Request body must be a JSON object")
+            raise self._batch_error(400, "Request body must be a JSON object")
         endpoint = body.get("endpoint")
         if endpoint not in ENDPOINTS:
-            raise self._error(400, "endpoint must be one of " + ", ".join(ENDPOINTS))
+            raise self._batch_error(400, "endpoint must be one of " + ", ".join(ENDPOINTS))
         file_id = body.get("input_file_id")
         if not isinstance(file_id, str) or not file_id:
-            raise self._error(400, "input_file_id is required")
-        stored = self._file(engine, file_id)
+            raise self._batch_error(400, "input_file_id is required")
+        stored = engine.get_file(file_id, self.name)
+        if stored is None or stored.extra.get("pending"):
+            raise self._batch_error(404, f"File {file_id} not found")
         if stored.purpose != "batch-api":
-            raise self._error(400, f"File {file_id} was not uploaded with purpose 'batch-api'")
+            raise self._batch_error(
+                400, f"File {file_id} was not uploaded with purpose 'batch-api'"
+            )
         model = body.get("model_id")
         requests, issues = parse_input(stored)
         job = engine.create_batch(
@@ -287,14 +298,14 @@ class TogetherDialect(Dialect):
                 "priority": body.get("priority"),
             },
         )
-        return self.json_response({"job": self.job_object(engine, job), "warning": None}, 201)
+        return self.json_response({"job": self.job_object(engine, job)}, 201)
 
     def _cancel(self, engine: Engine, job_id: str) -> httpx.Response:
         job = self._job(engine, job_id)
         try:
             engine.request_cancel(job)
         except BatchStateConflict as exc:
-            raise self._error(
+            raise self._batch_error(
                 400, f"Cannot cancel a batch job with status {STATUS[exc.phase]}"
             ) from None
         return self.json_response(self.job_object(engine, job))
@@ -313,7 +324,7 @@ class TogetherDialect(Dialect):
             error = "; ".join(i.message for i in job.validation_errors[:5])
         progress = 100.0 * snap.done / snap.total if snap.total else 0.0
         ended = snap.ended_at if snap.phase is not Phase.CANCELLING else snap.cancelling_at
-        return {
+        job_object = {
             "id": job.id,
             "user_id": "emulator-user",
             "input_file_id": job.input_file_ids[0] if job.input_file_ids else None,
@@ -329,6 +340,8 @@ class TogetherDialect(Dialect):
             "error_file_id": job.error_file_id,
             "error": error,
         }
+        # The spec types these fields as plain strings: absent, never null.
+        return {key: value for key, value in job_object.items() if value is not None}
 
     def _write_results(self, engine: Engine, job: SimBatch, snap: Snapshot) -> None:
         if snap.phase is Phase.FAILED:
