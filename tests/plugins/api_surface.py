@@ -73,7 +73,7 @@ def describe(obj: Any) -> dict[str, Any]:
     return {"kind": kind, "repr": repr(obj)}  # type aliases such as Flow
 
 
-SUBMODULES = ("chat", "lines")
+SUBMODULES = ("chat", "lines", "openai_compat", "openai_dialect")
 """The plugin API's submodules (``omnibatch.plugin.<name>``), recorded as ``<name>.<member>``."""
 
 

@@ -27,6 +27,9 @@ Groups:
 Submodules, versioned with the same number:
     ``omnibatch.plugin.chat``   reading OpenAI-style chat bodies to translate them.
     ``omnibatch.plugin.lines``  reading OpenAI-style result lines (custom_id/response/error).
+    ``omnibatch.plugin.openai_compat``   ``OpenAICompatFacts`` and ``OpenAICompatAdapter``: an
+                                         OpenAI-style batch provider from one facts object.
+    ``omnibatch.plugin.openai_dialect``  ``OpenAICompatDialect``: its emulator dialect.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-PLUGIN_API_VERSION = "1.1"
+PLUGIN_API_VERSION = "1.2"
 """``MAJOR.MINOR``: MINOR grows when names are added, MAJOR when anything else changes."""
 
 if TYPE_CHECKING:
