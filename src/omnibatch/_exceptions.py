@@ -52,6 +52,7 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "UnknownProviderError",
+    "UnsupportedOperation",
     "UnsupportedOperationError",
     "WaitTimeoutError",
 ]
@@ -178,6 +179,10 @@ class ProviderResponseError(ProviderError):
 
 class UnsupportedOperationError(BatchError):
     """The provider's batch API does not offer this operation (e.g. deleting files)."""
+
+
+UnsupportedOperation = UnsupportedOperationError
+"""The same class under the shorter name the provider docs use."""
 
 
 class BatchStateError(BatchError):

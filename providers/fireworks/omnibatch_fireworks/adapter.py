@@ -43,10 +43,10 @@ from omnibatch.plugin import (
     Sleep,
     UnsupportedOperationError,
     Usage,
-    openai_lines,
     query,
     to_datetime,
 )
+from omnibatch.plugin import lines as openai_lines
 
 __all__ = ["FIREWORKS_STATUSES", "FireworksAdapter"]
 

@@ -37,9 +37,9 @@ from omnibatch.plugin import (
     ResultSource,
     ResultStatus,
     Usage,
-    openai_lines,
     to_datetime,
 )
+from omnibatch.plugin import lines as openai_lines
 
 __all__ = ["TOGETHER_STATUSES", "TogetherAdapter", "multipart_fields"]
 
