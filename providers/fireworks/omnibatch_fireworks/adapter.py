@@ -28,6 +28,7 @@ from omnibatch.plugin import (
     Capabilities,
     ConfigurationError,
     CreateSpec,
+    FileObject,
     FilePart,
     Flow,
     HttpRequest,
@@ -48,7 +49,7 @@ from omnibatch.plugin import (
 )
 from omnibatch.plugin import lines as openai_lines
 
-__all__ = ["FIREWORKS_STATUSES", "FireworksAdapter"]
+__all__ = ["FIREWORKS_STATUSES", "FireworksAdapter", "dataset_id_for"]
 
 FIREWORKS_STATUSES: dict[str, BatchStatus] = {
     # Not started, or waiting for capacity (may come back to running).
@@ -87,6 +88,13 @@ _OUTCOME_BY_CODE = {
     "cancelled": ResultStatus.CANCELLED,
     "batch_cancelled": ResultStatus.CANCELLED,
 }
+
+
+def dataset_id_for(filename: str) -> str:
+    """A dataset id (1-63 of ``a-z0-9-``) from an upload's file name, its unique tail kept."""
+    stem = filename.rsplit(".", 1)[0].lower()
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", stem).strip("-")[-63:].strip("-")
+    return cleaned or f"omnibatch-input-{uuid.uuid4().hex[:24]}"
 
 
 def _short(name: Any) -> str:
@@ -190,14 +198,21 @@ class FireworksAdapter(ProviderAdapter):
     # --- input datasets -----------------------------------------------------------------------
 
     def upload(self, part: InputPart) -> Flow[InputRef]:
-        dataset_id = f"omnibatch-input-{uuid.uuid4().hex[:24]}"
+        dataset_id = dataset_id_for(part.path.name)
+        # The id follows from the part's unique file name: a resend meets 409 and goes on.
         yield HttpRequest(
             "POST",
             self._path("datasets"),
             json={
                 "datasetId": dataset_id,
-                "dataset": {"userUploaded": {}, "exampleCount": str(part.count)},
+                "dataset": {
+                    "displayName": part.path.name,
+                    "userUploaded": {},
+                    "exampleCount": str(part.count),
+                },
             },
+            idempotent=True,
+            ok_statuses=frozenset({409}),
             operation="create input dataset",
         )
         base = self._path(f"datasets/{dataset_id}")
@@ -294,7 +309,10 @@ class FireworksAdapter(ProviderAdapter):
         if options.get("precision"):
             body["precision"] = str(options["precision"])
         if continued:
-            body["continuedFromJobName"] = str(continued)
+            name = str(continued)
+            if "/" not in name:
+                name = f"accounts/{self.account_id}/batchInferenceJobs/{name}"
+            body["continuedFromJobName"] = name
         response = yield HttpRequest(
             "POST",
             self._path("batchInferenceJobs"),
@@ -377,6 +395,27 @@ class FireworksAdapter(ProviderAdapter):
             self._path(f"datasets/{file_id}:getDownloadEndpoint"),
             operation=f"locate the files of dataset {file_id}",
         )
+
+    def list_files(self, *, cursor: str | None, limit: int | None) -> Flow[Page[FileObject]]:
+        response = yield HttpRequest(
+            "GET",
+            self._path("datasets"),
+            params=query(pageSize=min(limit or 50, 200), pageToken=cursor),
+            operation="list datasets",
+        )
+        payload = response.json()
+        items = [
+            FileObject(
+                id=_short(item.get("name")),
+                provider=self.name,
+                filename=item.get("displayName"),
+                purpose="dataset",
+                created_at=to_datetime(item.get("createTime")),
+                raw=dict(item),
+            )
+            for item in payload.get("datasets") or []
+        ]
+        return Page[FileObject](items=items, next_cursor=payload.get("nextPageToken") or None)
 
     def delete_file(self, file_id: str) -> Flow[None]:
         yield HttpRequest(
