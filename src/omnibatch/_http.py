@@ -13,7 +13,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +167,21 @@ def with_http(
 # --- senders ----------------------------------------------------------------------------------
 
 
+_CHUNK = 1 << 20
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
+
+
+async def _async_file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
+
+
 def _same_origin(url: str, base_url: str) -> bool:
     a, b = httpx.URL(url), httpx.URL(base_url)
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
@@ -191,6 +206,11 @@ class _Prepared:
             headers.setdefault("Content-Type", "application/json")
         elif req.content is not None:
             kwargs["content"] = req.content
+        elif req.content_path is not None:
+            # Streamed, never read whole; a known length (pre-signed URLs refuse chunked bodies).
+            headers["Content-Length"] = str(req.content_path.stat().st_size)
+            chunks = _file_chunks if isinstance(client, httpx.Client) else _async_file_chunks
+            kwargs["content"] = chunks(req.content_path)
         elif req.files or req.data:
             kwargs["data"] = dict(req.data or {})
             files = []

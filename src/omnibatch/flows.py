@@ -52,9 +52,11 @@ class HttpRequest:
     """An HTTP request built by an adapter.
 
     ``path`` is joined to the provider's base URL unless it is an absolute ``http(s)://`` URL.
-    ``params`` keeps order and allows repeated keys. Exactly one of ``json``, ``content`` and
-    ``data``/``files`` is used as the body. ``idempotent`` says whether the client may resend it
-    after an ambiguous failure (defaults: GET/HEAD/DELETE yes, others no). ``ok_statuses`` lists
+    ``params`` keeps order and allows repeated keys. Exactly one of ``json``, ``content``,
+    ``content_path`` (a file sent as the raw body, streamed, with its ``Content-Length``: a
+    ``PUT`` to a pre-signed URL) and ``data``/``files`` is used as the body. ``idempotent`` says
+    whether the client may resend it after an ambiguous failure (defaults: GET/HEAD/DELETE yes,
+    others no). ``ok_statuses`` lists
     non-2xx statuses the flow wants to handle itself. ``stream`` asks the client to save the body
     to a file instead of memory (``HttpResponse.path``), resuming partial downloads with Range.
     """
@@ -71,6 +73,7 @@ class HttpRequest:
     ok_statuses: frozenset[int] = frozenset()
     stream: bool = False
     operation: str = ""
+    content_path: Path | None = None
 
     @property
     def retry_safe(self) -> bool:

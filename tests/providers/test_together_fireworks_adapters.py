@@ -212,3 +212,40 @@ def test_fireworks_splits_by_dataset_size(tmp_path: Path) -> None:
     prepared = prepare_input(source, FireworksAdapter(api_key="k"), tmp_path / "w", max_bytes=1000)
     assert len(prepared.parts) > 1 and all(p.size_bytes <= 1000 for p in prepared.parts)
     assert sum(p.count for p in prepared.parts) == 40
+
+
+class _SignedUploadFireworks(FireworksAdapter):
+    """Fireworks with every dataset above the direct-upload size: the signed-URL path."""
+
+    direct_upload_max_bytes = 0
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_big_inputs_stream_to_the_signed_url(tmp_path: Path, mode: str) -> None:
+    import asyncio
+
+    from omnibatch import AsyncBatchClient
+
+    emulator = Emulator([FireworksDialect], CONFIG, ManualClock())
+    adapter = _SignedUploadFireworks(
+        api_key="k",
+        base_url=emulator.base_url("http://emu", "fireworks"),
+        options={"account_id": "acme"},
+    )
+    if mode == "sync":
+        with BatchClient(adapter=adapter, transport=emulator.transport()) as client:
+            batch = client.submit(lines(3))
+    else:
+
+        async def submit() -> object:
+            async with AsyncBatchClient(adapter=adapter, transport=emulator.transport()) as client:
+                return await client.submit(lines(3))
+
+        batch = asyncio.run(submit())
+    puts = [r for r in emulator.stats.requests if r.method == "PUT"]
+    assert len(puts) == 1 and "/fireworks/signed/upload/" in puts[0].path
+    headers = {k.lower(): v for k, v in puts[0].headers.items()}
+    assert "transfer-encoding" not in headers, "signed URLs take a known length, not chunks"
+    dataset = emulator.engine.get_file(batch.input_file_ids[0])  # type: ignore[attr-defined]
+    assert dataset is not None and len(dataset.data.splitlines()) == 3
+    assert headers["content-length"] == str(len(dataset.data))

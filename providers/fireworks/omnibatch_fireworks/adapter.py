@@ -242,7 +242,7 @@ class FireworksAdapter(ProviderAdapter):
                 "PUT",
                 str(url),
                 headers={"Content-Type": "application/octet-stream"},
-                content=part.path.read_bytes(),
+                content_path=part.path,
                 idempotent=True,
                 operation="upload input dataset (signed URL)",
             )

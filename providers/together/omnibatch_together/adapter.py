@@ -209,7 +209,7 @@ class TogetherAdapter(ProviderAdapter):
         yield HttpRequest(
             "PUT",
             location,
-            content=part.path.read_bytes(),
+            content_path=part.path,
             idempotent=True,
             operation="upload batch input (file bytes)",
         )
