@@ -18,9 +18,13 @@
     │   │   └── ProviderServerError   5xx
     │   └── ProviderResponseError     2xx with a body we cannot understand
     ├── UnsupportedOperationError     the provider's API has no such operation
+    ├── LedgerError                   the job ledger cannot be opened, read or written
+    │   └── JobNotFoundError          no job with that id in the ledger
     └── BatchStateError               the lifecycle was misused (results of a running batch)
         ├── WaitTimeoutError          wait() gave up before the batch ended
-        └── BatchFailedError          the batch ended failed, expired or cancelled
+        ├── BatchFailedError          the batch ended failed, expired or cancelled
+        ├── JobBusyError              another process is running this job
+        └── SubmissionUnknownError    a create may have reached a provider that cannot be searched
 
 No exception message, ``repr`` or attribute ever carries an API key: the HTTP layer adds
 credentials to requests after flows have built them, and error bodies are the provider's.
@@ -42,6 +46,9 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "InputValidationError",
+    "JobBusyError",
+    "JobNotFoundError",
+    "LedgerError",
     "NotFoundError",
     "PluginError",
     "ProviderConnectionError",
@@ -51,6 +58,7 @@ __all__ = [
     "ProviderStatusError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "SubmissionUnknownError",
     "UnknownProviderError",
     "UnsupportedOperationError",
     "WaitTimeoutError",
@@ -198,3 +206,21 @@ class BatchFailedError(BatchStateError):
     def __init__(self, message: str, *, batch: Batch, provider: str | None = None) -> None:
         super().__init__(message, provider=provider)
         self.batch = batch
+
+
+class LedgerError(BatchError):
+    """The ledger cannot be opened, read or written (damaged, full disk, newer schema); the
+    message names the file and what to do."""
+
+
+class JobNotFoundError(LedgerError):
+    """No job with that id (or id prefix) is in the ledger."""
+
+
+class JobBusyError(BatchStateError):
+    """Another process is running this job right now; the message names it."""
+
+
+class SubmissionUnknownError(BatchStateError):
+    """A create was sent before a crash and the provider cannot be searched for it, so whether
+    the batch exists is unknown; omnibatch refuses to risk paying twice."""

@@ -14,8 +14,9 @@ from omnibatch.cli._app import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, State, cl
 from omnibatch.cli._output import fmt_counts, fmt_time
 
 if TYPE_CHECKING:
+    from omnibatch.config import ProviderSettings
     from omnibatch.emulator import EmulatorServer
-    from omnibatch.jobs import JobObserver, JobOptions, JobRunner, JobView, Target
+    from omnibatch.jobs import JobObserver, JobOptions, JobRunner, JobView
     from omnibatch.ledger import PartRecord
     from omnibatch.models import Batch
 
@@ -48,13 +49,27 @@ def _runner(
     poll = None
     if poll_interval is not None:
         poll = PollPolicy(initial=poll_interval, maximum=max(poll_interval, 60.0))
+    checkpoint, transport = _crash_switch()
     return JobRunner(
         state.ledger,
         config=state.config,
         observer=observer if observer is not None else _observer(state),
         poll=poll,
         keep_files=keep_files,
+        checkpoint=checkpoint,
+        transport=transport,
     )
+
+
+def _crash_switch() -> tuple[Any, Any]:
+    """``$OMNIBATCH_CRASH_AT``: the kill -9 tests' switch (see omnibatch.testing.crash)."""
+    if not os.environ.get("OMNIBATCH_CRASH_AT"):
+        return None, None
+    from omnibatch.testing.crash import CrashPlan
+
+    plan = CrashPlan.from_env()
+    assert plan is not None
+    return plan, plan.transport()
 
 
 def _job_options(
@@ -82,7 +97,7 @@ def _input_path(state: State, value: str) -> tuple[Path, bool]:
 
 def _target(
     state: State, runner: JobRunner, *, embedded_ok: bool
-) -> tuple[Target, EmulatorServer | None]:
+) -> tuple[ProviderSettings, EmulatorServer | None]:
     """The configured provider, or (for ``run``) an emulator served by this process."""
     from omnibatch._exceptions import ConfigurationError
     from omnibatch.config import EMULATOR_URL_ENV, resolve_provider_name
@@ -99,15 +114,17 @@ def _target(
         from omnibatch.emulator import serve
 
         server = serve(port=0, speed=EMBEDDED_SPEED)
-        target = runner.embedded_target(server.base_url)
+        target = runner.embedded(server.base_url)
         state.out.note(
             f"no provider configured: running on the embedded emulator at {server.base_url} "
             "(fake answers, nothing leaves this machine; pass --provider for a real one)"
         )
         return target, server
-    target = runner.resolve_target(state.provider)
+    target = runner.resolve(state.provider)
     if name is None:
-        state.out.note(f"no provider configured: using openai on the emulator at {emulator_url}")
+        state.out.note(
+            f"no provider configured: using {target.provider} on the emulator at {emulator_url}"
+        )
     state.add_secret(target.api_key)
     return target, None
 
@@ -318,7 +335,7 @@ class _Resolved:
     """What an ID names: a ledger job, or a provider batch (maybe a part of a ledger job)."""
 
     view: JobView | None = None
-    target: Target | None = None
+    target: ProviderSettings | None = None
     batch_id: str | None = None
     part: PartRecord | None = None
 
@@ -333,18 +350,18 @@ def _resolve(state: State, runner: JobRunner, ident: str) -> _Resolved:
     if known is not None:
         job, part = known
         return _Resolved(
-            target=runner.target_for(job), batch_id=ident, part=part, view=runner.view(job)
+            target=runner.settings_for(job), batch_id=ident, part=part, view=runner.view(job)
         )
     if ident.startswith("job-"):
         raise JobNotFoundError(
             f"no job {ident!r} in the ledger {state.ledger.path} (`omnibatch jobs` lists them)"
         )
-    target = runner.resolve_target(state.provider)
+    target = runner.resolve(state.provider)
     state.add_secret(target.api_key)
     return _Resolved(target=target, batch_id=ident)
 
 
-def _batch_client(state: State, runner: JobRunner, target: Target) -> Any:
+def _batch_client(state: State, runner: JobRunner, target: ProviderSettings) -> Any:
     return runner.client_for(target, state.ledger.home / "downloads")
 
 
@@ -620,7 +637,7 @@ def list_cmd(state: State, limit: int, after: str | None, all_pages: bool) -> in
     """List the provider's batches, newest first, one page at a time."""
     runner = _runner(state)
     try:
-        target = runner.resolve_target(state.provider)
+        target = runner.resolve(state.provider)
         state.add_secret(target.api_key)
         client = _batch_client(state, runner, target)
         cursor = after
