@@ -293,7 +293,13 @@ class NewPart:
 class Ledger:
     """The SQLite ledger in ``home`` (created on first use). Use it as a context manager."""
 
-    def __init__(self, home: str | os.PathLike[str] | None = None, *, timeout: float = 30.0):
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = 30.0,
+        accept_empty: bool = False,
+    ):
         self.home = Path(home).expanduser() if home is not None else default_home()
         try:
             self.home.mkdir(parents=True, exist_ok=True)
@@ -303,6 +309,8 @@ class Ledger:
                 "writable directory"
             ) from exc
         self.path = self.home / DB_NAME
+        if not accept_empty:
+            self._refuse_lost()
         deadline = time.monotonic() + timeout
         delay = 0.01
         while True:
@@ -318,6 +326,26 @@ class Ledger:
                 delay = min(delay * 2, 0.25)
             except sqlite3.DatabaseError as exc:
                 raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from exc
+
+    def _refuse_lost(self) -> None:
+        """An empty or missing ledger beside job folders was lost, not new: starting afresh would
+        forget which batches are paid for. (Runs find their batches again by their keys, but
+        only when asked to: ``accept_empty``, the CLI's ``--new``.)"""
+        wal = self.path.with_name(self.path.name + "-wal")
+        empty = (not self.path.exists() or self.path.stat().st_size == 0) and (
+            not wal.exists() or wal.stat().st_size == 0
+        )
+        if not empty or not self.jobs_dir.is_dir():
+            return
+        jobs = [p.name for p in self.jobs_dir.iterdir() if p.is_dir()]
+        if jobs:
+            state = "empty" if self.path.exists() else "missing"
+            raise LedgerError(
+                f"the ledger {self.path} is {state} but {self.jobs_dir} holds {len(jobs)} "
+                "job folder(s): it was lost or truncated. Restore it from a backup, or pass "
+                "--new to start a new ledger (runs then find their batches at the provider "
+                "by their keys instead of submitting again)"
+            )
 
     def _connect(self, timeout: float) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
@@ -771,8 +799,14 @@ class Ledger:
         path = job.workdir / "lock"
         with open(path, "a+b") as fh:
             if not _try_lock(fh):
-                fh.seek(0)
-                holder = fh.read().decode(errors="replace").strip() or "another process"
+                holder = ""
+                for _ in range(50):  # the holder writes its pid just after taking the lock
+                    fh.seek(0)
+                    holder = fh.read().decode(errors="replace").strip()
+                    if holder:
+                        break
+                    time.sleep(0.02)
+                holder = holder or "another process"
                 raise JobBusyError(
                     f"job {job.id} is being run by {holder}; wait for it to finish, or follow "
                     f"it with `omnibatch wait {job.id}`"

@@ -67,6 +67,8 @@ class State:
     verbose: int = 0
     quiet: bool = False
     secrets: set[str] = field(default_factory=set)
+    accept_empty_ledger: bool = False
+    """``--new``: an empty ledger beside job folders is accepted (see Ledger)."""
     _config: FileConfig | None = None
     _ledger: Ledger | None = None
     _printer: Printer | None = None
@@ -100,7 +102,7 @@ class State:
         if self._ledger is None:
             from omnibatch.ledger import Ledger
 
-            self._ledger = Ledger()
+            self._ledger = Ledger(accept_empty=self.accept_empty_ledger)
         return self._ledger
 
     @property

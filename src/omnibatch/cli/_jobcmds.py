@@ -215,6 +215,7 @@ def run_cmd(
     With no provider configured, runs on an embedded emulator (fake answers).
     """
     options = _job_options(model, max_requests_per_batch, metadata)
+    state.accept_empty_ledger = new
     runner = _runner(state, poll_interval=poll_interval, keep_files=keep_files)
     server = None
     try:
@@ -302,6 +303,7 @@ def submit_cmd(
     same input again returns the same job (--new starts another).
     """
     options = _job_options(model, max_requests_per_batch, metadata)
+    state.accept_empty_ledger = new
     runner = _runner(state)
     try:
         target, _ = _target(state, runner, embedded_ok=False)
