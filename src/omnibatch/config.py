@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omnibatch._exceptions import ConfigurationError, UnknownProviderError
+from omnibatch._exceptions import ConfigurationError, UnknownProviderError, register_secret
 
 if TYPE_CHECKING:
     from omnibatch.adapter import ProviderAdapter
@@ -239,6 +239,7 @@ def resolve_provider(
         raise ConfigurationError(
             f"no API key for {cls.name}: {where} (or pass api_key=...)", provider=cls.name
         )
+    register_secret(key)
     merged = {**section, **(options or {})}
     return ProviderSettings(cls.name, url.rstrip("/"), key, merged, emulated, False, sources)
 

@@ -148,3 +148,17 @@ def test_reprs_hide_the_key() -> None:
 
     target = ProviderSettings("openai", "https://api.openai.com/v1", SECRET)
     assert SECRET not in repr(target) and SECRET not in str(target)
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_password_in_the_base_url_is_redacted(
+    echo_server: str, tmp_path: Path, json_output: bool
+) -> None:
+    password = f"pw-{uuid.uuid4().hex}"
+    url = echo_server.replace("http://", f"http://user:{password}@")
+    env = clean_env(tmp_path / "home", OPENAI_API_KEY=SECRET, OPENAI_BASE_URL=url)
+    args = ["-vv", "list", "--provider", "openai", *(["--json"] if json_output else [])]
+    proc = run_cli(*args, env=env, cwd=tmp_path)
+    assert proc.returncode == 4
+    assert "user:***@" in proc.stdout + proc.stderr  # the -vv log names the URL, redacted
+    assert password not in proc.stdout + proc.stderr

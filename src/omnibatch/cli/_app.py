@@ -83,11 +83,15 @@ class State:
             self.secrets.add(value)
 
     def redact(self, text: str) -> str:
-        """``text`` with every known secret replaced by ``***``."""
+        """``text`` with every known secret (and any URL password, bearer token or API key
+        header value) replaced by ``***``."""
+        from omnibatch._exceptions import redact
+
         for secret in sorted(self.secrets, key=len, reverse=True):
             if secret in text:
                 text = text.replace(secret, "***")
-        return text
+        result: str = redact(text)
+        return result
 
     @property
     def config(self) -> FileConfig:
