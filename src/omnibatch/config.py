@@ -71,7 +71,8 @@ class ProviderSettings:
     """Where and how to reach one provider, fully resolved. The key is kept out of ``repr``.
 
     ``sources`` says where each setting came from (``provider``, ``base_url``, ``api_key``:
-    ``argument``, ``$VARIABLE``, the config file's path, ...), never the key itself.
+    ``argument``, ``$VARIABLE``, the config file's path, ...), never the key itself; on an
+    emulator, ``unused_api_key`` names a real key that was found and not sent.
     ``emulated``: the base URL is an omnibatch emulator (``$OMNIBATCH_EMULATOR_URL``, or one this
     process serves: ``embedded``).
     """
@@ -230,6 +231,11 @@ def resolve_provider(
     key: str | None = None
     if emulated:
         key, sources["api_key"] = emulator_key(), EMULATOR_KEY_SOURCE
+        # A real key was there and is not sent: worth a loud warning (the name, never the key).
+        if api_key:
+            sources["unused_api_key"] = "argument"
+        elif key_env and os.environ.get(key_env):
+            sources["unused_api_key"] = f"${key_env}"
     elif api_key:
         key, sources["api_key"] = api_key, "argument"
     elif key_env and os.environ.get(key_env):

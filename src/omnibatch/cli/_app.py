@@ -20,7 +20,7 @@ from omnibatch import __version__
 
 if TYPE_CHECKING:
     from omnibatch.cli._output import Printer
-    from omnibatch.config import FileConfig
+    from omnibatch.config import FileConfig, ProviderSettings
     from omnibatch.ledger import Ledger
 
 __all__ = [
@@ -67,6 +67,8 @@ class State:
     verbose: int = 0
     quiet: bool = False
     secrets: set[str] = field(default_factory=set)
+    emulator: str | None = None
+    """The emulator URL this command talks to, once announced (``--json`` says so too)."""
     accept_empty_ledger: bool = False
     """``--new``: an empty ledger beside job folders is accepted (see Ledger)."""
     _config: FileConfig | None = None
@@ -77,6 +79,37 @@ class State:
         for name, value in os.environ.items():
             if name.endswith(_SECRET_SUFFIXES) and len(value) >= 6:
                 self.secrets.add(value)
+
+    def announce_emulator(self, settings: ProviderSettings) -> None:
+        """Say, before anything else, that this command talks to an emulator: which one and
+        where its URL came from. In bold when a real key was found and is not sent, so a
+        leftover ``OMNIBATCH_EMULATOR_URL`` can never pass a fake run off as a real one."""
+        if not settings.emulated or self.emulator is not None:
+            return
+        self.emulator = settings.base_url
+        if settings.embedded:
+            click.echo(
+                f"emulator: no provider configured: running on the embedded emulator at "
+                f"{settings.base_url} (fake answers, nothing leaves this machine; pass "
+                "--provider for a real one)",
+                err=True,
+            )
+            return
+        where = settings.sources.get("base_url", "the configuration")
+        text = (
+            f"emulator: {settings.provider} is the omnibatch emulator at {settings.base_url} "
+            f"(from {where}); answers are fake and nothing reaches {settings.provider}"
+        )
+        unused = settings.sources.get("unused_api_key")
+        if unused and self.provider:
+            text += f"; your {unused} key is not used: unset {where.lstrip('$')} for a real run"
+            click.echo(
+                click.style(self.redact(text), bold=True),
+                err=True,
+                color=not os.environ.get("NO_COLOR"),
+            )
+            return
+        click.echo(self.redact(text), err=True)
 
     def add_secret(self, value: str | None) -> None:
         if value and len(value) >= 6:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from omnibatch.config import ProviderSettings
     from omnibatch.emulator import EmulatorServer
     from omnibatch.jobs import JobObserver, JobOptions, JobRunner, JobView
-    from omnibatch.ledger import PartRecord
+    from omnibatch.ledger import JobRecord, PartRecord
     from omnibatch.models import Batch
 
 # The embedded emulator runs this many times faster than real time, and is polled this often.
@@ -115,16 +115,10 @@ def _target(
 
         server = serve(port=0, speed=EMBEDDED_SPEED)
         target = runner.embedded(server.base_url)
-        state.out.note(
-            f"no provider configured: running on the embedded emulator at {server.base_url} "
-            "(fake answers, nothing leaves this machine; pass --provider for a real one)"
-        )
+        state.announce_emulator(target)
         return target, server
     target = runner.resolve(state.provider)
-    if name is None:
-        state.out.note(
-            f"no provider configured: using {target.provider} on the emulator at {emulator_url}"
-        )
+    state.announce_emulator(target)
     state.add_secret(target.api_key)
     return target, None
 
@@ -347,20 +341,27 @@ def _resolve(state: State, runner: JobRunner, ident: str) -> _Resolved:
 
     job = state.ledger.find_job(ident)
     if job is not None:
-        return _Resolved(view=runner.view(job))
+        return _Resolved(view=runner.view(job), target=_settings_for(state, runner, job))
     known = state.ledger.find_batch(ident)
     if known is not None:
         job, part = known
-        return _Resolved(
-            target=runner.settings_for(job), batch_id=ident, part=part, view=runner.view(job)
-        )
+        target = _settings_for(state, runner, job)
+        return _Resolved(target=target, batch_id=ident, part=part, view=runner.view(job))
     if ident.startswith("job-"):
         raise JobNotFoundError(
             f"no job {ident!r} in the ledger {state.ledger.path} (`omnibatch jobs` lists them)"
         )
     target = runner.resolve(state.provider)
+    state.announce_emulator(target)
     state.add_secret(target.api_key)
     return _Resolved(target=target, batch_id=ident)
+
+
+def _settings_for(state: State, runner: JobRunner, job: JobRecord) -> ProviderSettings:
+    target = runner.settings_for(job)
+    state.announce_emulator(target)
+    state.add_secret(target.api_key)
+    return target
 
 
 def _batch_client(state: State, runner: JobRunner, target: ProviderSettings) -> Any:
@@ -435,7 +436,7 @@ def status_cmd(state: State, ident: str) -> int:
             view, note = resolved.view, None
             if not view.ended and view.job.phase != "abandoned":
                 try:
-                    view = runner.refresh(view)
+                    view = runner.refresh(view, resolved.target)
                 except BatchStateError as exc:
                     note = f"not refreshed: {exc}"
             _show_job(state, view, note)
@@ -454,7 +455,10 @@ def _resolve_for_status(state: State, runner: JobRunner, ident: str) -> _Resolve
 
     job = state.ledger.find_job(ident)
     if job is not None:
-        return _Resolved(view=runner.view(job))
+        view = runner.view(job)
+        if view.ended or job.phase == "abandoned" or job.embedded:
+            return _Resolved(view=view)  # shown from the ledger: the provider is not asked
+        return _Resolved(view=view, target=_settings_for(state, runner, job))
     try:
         return _resolve(state, runner, ident)
     except BatchStateError:
@@ -486,7 +490,7 @@ def wait_cmd(state: State, ident: str, timeout: float | None, poll_interval: flo
         try:
             if resolved.batch_id is None:
                 assert resolved.view is not None
-                view = runner.wait(resolved.view, timeout=timeout)
+                view = runner.wait(resolved.view, timeout=timeout, target=resolved.target)
                 if state.json:
                     state.out.json(view.to_dict())
                 else:
@@ -552,7 +556,9 @@ def results_cmd(state: State, ident: str, output: str) -> int:
         if resolved.batch_id is None:
             assert resolved.view is not None
             with state.ledger.lock(resolved.view.job):
-                view, summary = runner.collect(runner.view(resolved.view.id), out)
+                view, summary = runner.collect(
+                    runner.view(resolved.view.id), out, target=resolved.target
+                )
             ok = view.status == "succeeded"
         else:
             summary, ok = _batch_results(state, runner, resolved, out)
@@ -611,7 +617,7 @@ def cancel_cmd(state: State, ident: str) -> int:
         resolved = _resolve(state, runner, ident)
         if resolved.batch_id is None:
             assert resolved.view is not None
-            view = runner.cancel(resolved.view)
+            view = runner.cancel(resolved.view, resolved.target)
             if state.json:
                 state.out.json(view.to_dict())
             else:
@@ -640,6 +646,7 @@ def list_cmd(state: State, limit: int, after: str | None, all_pages: bool) -> in
     runner = _runner(state)
     try:
         target = runner.resolve(state.provider)
+        state.announce_emulator(target)
         state.add_secret(target.api_key)
         client = _batch_client(state, runner, target)
         cursor = after
