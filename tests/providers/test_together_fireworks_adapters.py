@@ -249,3 +249,19 @@ def test_big_inputs_stream_to_the_signed_url(tmp_path: Path, mode: str) -> None:
     dataset = emulator.engine.get_file(batch.input_file_ids[0])  # type: ignore[attr-defined]
     assert dataset is not None and len(dataset.data.splitlines()) == 3
     assert headers["content-length"] == str(len(dataset.data))
+
+
+def test_together_batches_are_found_again_by_their_input_file(
+    together: tuple[BatchClient, Emulator],
+) -> None:
+    from omnibatch._lifecycle import can_reconcile, find_by_key
+
+    client, _ = together
+    assert can_reconcile(client.adapter)
+    batch = client.submit(lines(2))
+    other = client.submit(lines(3))
+    (file_id,) = batch.input_file_ids
+    found = client.run(find_by_key(client.adapter, "k" * 32, None, file_id=file_id))
+    assert found is not None and found.id == batch.id != other.id
+    assert client.run(find_by_key(client.adapter, "k" * 32, None, file_id="file-nope")) is None
+    assert client.run(find_by_key(client.adapter, "k" * 32, None)) is None
