@@ -19,7 +19,6 @@ documented, these are the emulator's choice.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -40,6 +39,7 @@ from omnibatch.plugin import (
     answer_for,
     chat_completion_body,
     content_response,
+    iso_time,
     jsonl_lines,
     parse_multipart,
     read_json,
@@ -70,12 +70,6 @@ _ACCOUNT = re.compile(r"^/v1/accounts/([^/]+)/(.*)$")
 _SIGNED = re.compile(r"^/signed/(upload|download)/([^/]+)/([^/]+)$")
 # gRPC codes in the ``{"code", "message", "details"}`` error body
 _GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 503: 14}
-
-
-def _rfc3339(value: float | None) -> str | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _signature(*parts: str) -> str:
@@ -197,8 +191,8 @@ class FireworksDialect(Dialect):
         obj: dict[str, Any] = {
             "name": f"accounts/{account}/datasets/{stored.id}",
             "displayName": stored.extra.get("display_name") or stored.id,
-            "createTime": _rfc3339(stored.created_at),
-            "updateTime": _rfc3339(stored.extra.get("updated_at", stored.created_at)),
+            "createTime": iso_time(stored.created_at),
+            "updateTime": iso_time(stored.extra.get("updated_at", stored.created_at)),
             "createdBy": "emulator@example.com",
             "state": stored.extra.get("state", "UPLOADING"),
             "status": {"code": "OK", "message": ""},
@@ -463,8 +457,8 @@ class FireworksDialect(Dialect):
         obj: dict[str, Any] = {
             "name": f"accounts/{account}/batchInferenceJobs/{job.id}",
             "displayName": job.extra.get("display_name") or job.id,
-            "createTime": _rfc3339(snap.created_at),
-            "updateTime": _rfc3339(snap.ended_at or snap.started_at or snap.created_at),
+            "createTime": iso_time(snap.created_at),
+            "updateTime": iso_time(snap.ended_at or snap.started_at or snap.created_at),
             "createdBy": "emulator@example.com",
             "state": STATE[snap.phase],
             "status": status,

@@ -13,7 +13,6 @@ no cancelling state, so a cancel is reported ``CANCELLED`` at once, its results 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -35,6 +34,7 @@ from omnibatch.plugin import (
     answer_for,
     chat_completion_body,
     file_route,
+    iso_time,
     jsonl_lines,
     parse_multipart,
     read_json,
@@ -66,12 +66,6 @@ _JOB = re.compile(r"^/v1/batches/([^/]+)$")
 _JOB_CANCEL = re.compile(r"^/v1/batches/([^/]+)/cancel$")
 
 
-def _rfc3339(value: float | None) -> str | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _signature(file_id: str) -> str:
     return short_hash("together-upload", file_id)
 
@@ -82,19 +76,6 @@ class TogetherDialect(Dialect):
     name: ClassVar[str] = "together"
     prefix: ClassVar[str] = "/together"
     base_url_suffix: ClassVar[str] = ""
-
-    def error_body(
-        self,
-        status_code: int,
-        message: str,
-        *,
-        type: str | None = None,
-        code: str | None = None,
-        param: str | None = None,
-    ) -> Any:
-        if type is None:
-            type = "server_error" if status_code >= 500 else "invalid_request_error"
-        return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
     def _error(self, status_code: int, message: str, code: str | None = None) -> HTTPErrorResponse:
         return HTTPErrorResponse(self.error_response(status_code, message, code=code))
@@ -330,9 +311,9 @@ class TogetherDialect(Dialect):
             "input_file_id": job.input_file_ids[0] if job.input_file_ids else None,
             "file_size_bytes": job.extra.get("file_size_bytes"),
             "status": STATUS[snap.phase],
-            "job_deadline": _rfc3339(snap.expires_at),
-            "created_at": _rfc3339(snap.created_at),
-            "completed_at": _rfc3339(ended),
+            "job_deadline": iso_time(snap.expires_at),
+            "created_at": iso_time(snap.created_at),
+            "completed_at": iso_time(ended),
             "endpoint": job.endpoint,
             "progress": round(progress, 2),
             "model_id": job.model,
