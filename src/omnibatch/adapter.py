@@ -166,6 +166,10 @@ class ProviderAdapter(ABC):
     limits: ClassVar[ProviderLimits] = ProviderLimits()
     capabilities: ClassVar[Capabilities] = Capabilities()
     requires_api_key: ClassVar[bool] = True
+    emulator_options: ClassVar[Mapping[str, Any]] = {}
+    """Placeholder options used on an emulator (``$OMNIBATCH_EMULATOR_URL``), as the key is a
+    placeholder there: values a real service needs that an emulator does not check (an
+    account id). Config-file and explicit options still win."""
 
     def __init__(
         self,

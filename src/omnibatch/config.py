@@ -246,7 +246,8 @@ def resolve_provider(
             f"no API key for {cls.name}: {where} (or pass api_key=...)", provider=cls.name
         )
     register_secret(key)
-    merged = {**section, **(options or {})}
+    placeholders = dict(cls.emulator_options) if emulated else {}
+    merged = {**placeholders, **section, **(options or {})}
     return ProviderSettings(cls.name, url.rstrip("/"), key, merged, emulated, False, sources)
 
 

@@ -27,10 +27,7 @@ def test_providers_lists_together_and_fireworks(tmp_path: Path, home: Path) -> N
     assert "plugin problem" not in proc.stderr
 
 
-@pytest.mark.parametrize(
-    ("provider", "extra_env"),
-    [("together", {}), ("fireworks", {"FIREWORKS_ACCOUNT_ID": "acme"})],
-)
+@pytest.mark.parametrize(("provider", "extra_env"), [("together", {}), ("fireworks", {})])
 def test_run_the_example_on_the_emulator(
     emulator: EmulatorProcess,
     tmp_path: Path,
@@ -81,7 +78,10 @@ def test_a_split_job_is_merged_back_in_input_order(
 def test_fireworks_without_an_account_says_which_variable(
     emulator: EmulatorProcess, tmp_path: Path, home: Path
 ) -> None:
-    env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
+    # Not on an emulator (a base URL of its own): the account id is required.
+    env = clean_env(
+        home, FIREWORKS_BASE_URL=f"{emulator.root}/fireworks", FIREWORKS_API_KEY="key-1"
+    )
     proc = run_cli(
         "run", str(EXAMPLE), "-o", "o.jsonl", "--provider", "fireworks", env=env, cwd=tmp_path
     )

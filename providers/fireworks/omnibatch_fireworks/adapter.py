@@ -165,6 +165,8 @@ class FireworksAdapter(ProviderAdapter):
         model_at_job_level=True,
     )
     direct_upload_max_bytes: ClassVar[int] = DIRECT_UPLOAD_MAX_BYTES
+    # The emulator serves any account: on it, the README's command needs no account id.
+    emulator_options: ClassVar[Mapping[str, Any]] = {"account_id": "emulator-account"}
 
     # --- account scoping --------------------------------------------------------------------
 
