@@ -265,3 +265,15 @@ def test_together_batches_are_found_again_by_their_input_file(
     assert found is not None and found.id == batch.id != other.id
     assert client.run(find_by_key(client.adapter, "k" * 32, None, file_id="file-nope")) is None
     assert client.run(find_by_key(client.adapter, "k" * 32, None)) is None
+
+
+def test_together_counts_of_a_cancelled_job_name_the_requests_that_never_ran(
+    together: tuple[BatchClient, Emulator],
+) -> None:
+    client, emulator = together
+    batch = client.submit(lines(6))
+    emulator.advance(3.5)  # validation, then two requests
+    cancelled = client.cancel(batch.id)
+    assert cancelled.status is BatchStatus.CANCELLED
+    counts = client.retrieve(batch.id).request_counts
+    assert (counts.total, counts.succeeded, counts.cancelled, counts.pending) == (6, 2, 4, 0)

@@ -270,7 +270,33 @@ class TogetherAdapter(ProviderAdapter):
                     succeeded += lines
                 else:
                     failed += lines
-        return RequestCounts(total=succeeded + failed, succeeded=succeeded, failed=failed)
+        done = succeeded + failed
+        total = done
+        if batch.status in (BatchStatus.EXPIRED, BatchStatus.CANCELLED) and batch.input_file_ids:
+            # A stopped job: the input's line count (preprocess's validation report) tells
+            # how many requests never ran.
+            total = max(done, (yield from self._input_lines(batch.input_file_ids[0])) or 0)
+        rest = total - done
+        return RequestCounts(
+            total=total,
+            succeeded=succeeded,
+            failed=failed,
+            expired=rest if batch.status is BatchStatus.EXPIRED else 0,
+            cancelled=rest if batch.status is BatchStatus.CANCELLED else 0,
+        )
+
+    def _input_lines(self, file_id: str) -> Flow[int | None]:
+        response = yield HttpRequest(
+            "GET",
+            f"/v1/files/{file_id}",
+            ok_statuses=frozenset({404}),
+            operation=f"read input file {file_id}",
+        )
+        if response.status_code == 404:
+            return None
+        report = response.json().get("validation_report")
+        lines = report.get("nlines") if isinstance(report, Mapping) else None
+        return int(lines) if isinstance(lines, int) else None
 
     def list_batches(
         self, *, cursor: str | None, limit: int | None, filters: Mapping[str, Any]
