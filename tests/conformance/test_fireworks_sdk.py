@@ -241,3 +241,30 @@ def test_async_client_runs_the_same_flow(
 
     job = strict(asyncio.run(flow()))
     assert job.state == "JOB_STATE_COMPLETED"
+
+
+def test_the_sdk_against_the_omnibatch_emulator_serve_command(tmp_path: Path) -> None:
+    """The same SDK against ``omnibatch emulator serve`` started as a subprocess."""
+    import time
+
+    from tests.cli.conftest import start_emulator
+
+    served = start_emulator(tmp_path, "--speed", "20")
+    try:
+        client = Fireworks(api_key="k", account_id=ACCOUNT, base_url=f"{served.root}/fireworks")
+        make_dataset(client, "served-input", dataset_lines(3), tmp_path)
+        client.batch_inference_jobs.create(
+            batch_inference_job_id="served-job",
+            model=MODEL,
+            input_dataset_id=f"accounts/{ACCOUNT}/datasets/served-input",
+        )
+        deadline = time.monotonic() + 30
+        job = client.batch_inference_jobs.get("served-job")
+        while job.state in RUNNING and time.monotonic() < deadline:
+            time.sleep(0.05)
+            job = client.batch_inference_jobs.get("served-job")
+        assert job.state == "JOB_STATE_COMPLETED" and job.output_dataset_id
+        files = download(client, job.output_dataset_id.rsplit("/", 1)[-1])
+        assert len(files["results.jsonl"]) == 3
+    finally:
+        served.stop()

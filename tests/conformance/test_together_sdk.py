@@ -276,3 +276,26 @@ def test_async_client_runs_the_same_flow(
     job = asyncio.run(flow())
     assert job.status == "COMPLETED" and job.output_file_id
     recorder.check_against_spec()
+
+
+def test_the_sdk_against_the_omnibatch_emulator_serve_command(tmp_path: Path) -> None:
+    """The same SDK against ``omnibatch emulator serve`` started as a subprocess."""
+    import time
+
+    from tests.cli.conftest import start_emulator
+
+    served = start_emulator(tmp_path, "--speed", "20")
+    try:
+        client = Together(api_key="k", base_url=f"{served.root}/together")
+        uploaded = client.files.upload(write_input(tmp_path, 3), purpose="batch-api")
+        created = client.batches.create(endpoint="/v1/chat/completions", input_file_id=uploaded.id)
+        assert created.job is not None
+        deadline = time.monotonic() + 30
+        job = client.batches.retrieve(str(created.job.id))
+        while job.status in RUNNING and time.monotonic() < deadline:
+            time.sleep(0.05)
+            job = client.batches.retrieve(str(created.job.id))
+        assert job.status == "COMPLETED" and job.output_file_id
+        assert len(client.files.content(job.output_file_id).read().splitlines()) == 3
+    finally:
+        served.stop()
