@@ -2,7 +2,7 @@
 
 Every dataset and batch-inference-job flow the SDK offers is exercised, account-scoped:
 dataset create, ``:upload``, ``:getUploadEndpoint`` with a PUT to the signed URL,
-``:validateUpload``, get, list, ``:getDownloadEndpoint`` and delete; job create (with the
+``:validateUpload``, get, update, list, ``:getDownloadEndpoint`` and delete; job create (with the
 client-chosen ``batchInferenceJobId`` and with ``continuedFromJobName``), get, list (cursor
 pages) and delete, sync and async. Every object parses into the SDK's types with no field the
 types do not know.
@@ -140,6 +140,9 @@ def test_dataset_flows(client: Fireworks, server: EmulatorServer, tmp_path: Path
         f"accounts/{ACCOUNT}/datasets/direct-upload",
         f"accounts/{ACCOUNT}/datasets/signed-upload",
     ]
+    renamed = strict(client.datasets.update("signed-upload", display_name="Big questions"))
+    assert renamed.display_name == "Big questions"
+    assert client.datasets.get("signed-upload").display_name == "Big questions"
     files = download(client, "signed-upload")
     assert [r["custom_id"] for r in files["big.jsonl"]] == ["request-0", "request-1"]
 

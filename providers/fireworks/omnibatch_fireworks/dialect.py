@@ -153,6 +153,14 @@ class FireworksDialect(Dialect):
             if method == "DELETE":
                 engine.delete_file(dataset.id)
                 return self.json_response({})
+            if method == "PATCH":
+                body = self._json(request)
+                if "displayName" in body:
+                    dataset.extra["display_name"] = body["displayName"]
+                if "exampleCount" in body:
+                    dataset.extra["example_count"] = int(body["exampleCount"] or 0)
+                dataset.extra["updated_at"] = engine.now()
+                return self.json_response(self.dataset_object(dataset))
         elif verb == "upload" and method == "POST":
             return self._upload(request, dataset)
         elif verb == "getUploadEndpoint" and method == "POST":
