@@ -21,6 +21,7 @@ import jsonschema
 import orjson
 import pytest
 import yaml
+from tests.conftest import shared_path
 from together import AsyncTogether, Together
 from together.types import BatchJob, FileResponse
 
@@ -235,6 +236,7 @@ def test_batch_lifecycle_with_results_and_errors(
 
     listed = client.batches.list()
     assert isinstance(listed, list) and [b.id for b in listed] == [job.id]
+    shared_path("specs", "together", "batch_files_subset.yaml")  # skips where ../shared is absent
     assert recorder.check_against_spec() > 0
 
 
