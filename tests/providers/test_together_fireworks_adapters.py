@@ -277,3 +277,26 @@ def test_together_counts_of_a_cancelled_job_name_the_requests_that_never_ran(
     assert cancelled.status is BatchStatus.CANCELLED
     counts = client.retrieve(batch.id).request_counts
     assert (counts.total, counts.succeeded, counts.cancelled, counts.pending) == (6, 2, 4, 0)
+
+
+def test_together_a_file_refused_by_preprocessing_is_a_clear_error(
+    together: tuple[BatchClient, Emulator],
+) -> None:
+    from omnibatch import ProviderResponseError
+    from omnibatch.flows import HttpResponse
+
+    client, _ = together
+    prepared = client.prepare(lines(1))
+    flow = client.adapter.upload(prepared.parts[0])
+    next(flow)
+    put = flow.send(
+        HttpResponse(302, {"location": "https://up.example/x", "x-together-file-id": "file-1"})
+    )
+    assert put.method == "PUT" and put.content_path == prepared.parts[0].path
+    flow.send(HttpResponse(200, {}))
+    refused = {
+        "processing_status": "INVALID_FORMAT",
+        "validation_report": {"valid": False, "error": "line 1: no messages"},
+    }
+    with pytest.raises(ProviderResponseError, match=r"INVALID_FORMAT.*line 1: no messages"):
+        flow.send(HttpResponse(200, {}, orjson.dumps(refused)))

@@ -55,6 +55,7 @@ TOGETHER_STATUSES: dict[str, BatchStatus] = {
 }
 
 PURPOSE = "batch-api"
+_REFUSED = frozenset({"FAILED", "INVALID_FORMAT"})
 
 # Error codes of result lines that mean the request never ran.
 _OUTCOME_BY_CODE = {
@@ -197,6 +198,10 @@ class TogetherAdapter(ProviderAdapter):
                     "Together answered 409 to an upload without naming the existing file",
                     provider=self.name,
                 )
+            log.warning(
+                "together: the service already holds this content as file %s; it is reused",
+                existing,
+            )
             return InputRef(part=part, file_id=str(existing))
         location = response.headers.get("location")
         file_id = response.headers.get("x-together-file-id")
@@ -213,12 +218,21 @@ class TogetherAdapter(ProviderAdapter):
             idempotent=True,
             operation="upload batch input (file bytes)",
         )
-        yield HttpRequest(
+        processed = yield HttpRequest(
             "POST",
             f"/v1/files/{file_id}/preprocess",
             idempotent=True,
             operation="upload batch input (preprocess)",
         )
+        answer = processed.json()
+        if isinstance(answer, Mapping) and answer.get("processing_status") in _REFUSED:
+            report = answer.get("validation_report") or {}
+            reason = report.get("error") if isinstance(report, Mapping) else None
+            raise ProviderResponseError(
+                f"Together refused input file {file_id} ({answer['processing_status']})"
+                + (f": {reason}" if reason else ""),
+                provider=self.name,
+            )
         return InputRef(part=part, file_id=file_id)
 
     def create(self, ref: InputRef, spec: CreateSpec) -> Flow[Batch]:
