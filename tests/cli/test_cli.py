@@ -463,6 +463,10 @@ def test_configuration_errors_exit_3(tmp_path: Path, home: Path) -> None:
     (tmp_path / "omnibatch.toml").write_text("provider = 3\n")
     broken = run_cli("list", env=env, cwd=tmp_path)
     assert broken.returncode == 3 and "must be a string" in broken.stderr
+    (tmp_path / "omnibatch.toml").write_text('provdier = "mistral"\n')
+    typo = run_cli("list", env=env, cwd=tmp_path)
+    assert typo.returncode == 3 and "unknown setting 'provdier'" in typo.stderr
+    assert "did you mean 'provider'?" in typo.stderr and "Traceback" not in typo.stderr
 
 
 def test_config_file_selects_the_provider(
