@@ -102,7 +102,7 @@ def test_an_unknown_setting_names_the_file_the_key_and_the_nearest(
     assert str(tmp_path / "omnibatch.toml") in message and repr(key) in message and hint in message
     (tmp_path / "omnibatch.toml").unlink()
     (tmp_path / "pyproject.toml").write_text(f"[tool.omnibatch]\n{text}")
-    with pytest.raises(ConfigurationError, match="pyproject.toml: unknown setting"):
+    with pytest.raises(ConfigurationError, match=r"pyproject\.toml: unknown setting"):
         load_config(cwd=tmp_path)
 
 
