@@ -569,3 +569,17 @@ def test_verbose_logs_to_stderr(
         assert "omnibatch.http DEBUG list batches (GET" in proc.stderr
     else:
         assert "DEBUG" not in proc.stderr
+
+
+def test_a_finished_job_run_again_says_so(
+    emulator: EmulatorProcess, tmp_path: Path, home: Path
+) -> None:
+    env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
+    source = write_input(tmp_path / "in.jsonl", 3)
+    assert run_cli("run", str(source), "-o", "a.jsonl", env=env, cwd=tmp_path).returncode == 0
+    again = run_cli("run", str(source), "-o", "b.jsonl", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    job = only_job_id(home)
+    assert f"job {job} finished at " in again.stdout
+    assert "wrote its 3 results again" in again.stdout and "--new submits again" in again.stdout
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()

@@ -308,6 +308,7 @@ def exit_code_for(exc: BaseException) -> int:
         NotFoundError,
         PluginError,
         ProviderError,
+        StorageError,
         UnsupportedOperationError,
         WaitTimeoutError,
     )
@@ -321,7 +322,10 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_TIMEOUT
     if isinstance(exc, NotFoundError | JobNotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(exc, ConfigurationError | PluginError | LedgerError | UnsupportedOperationError):
+    if isinstance(
+        exc,
+        ConfigurationError | PluginError | LedgerError | StorageError | UnsupportedOperationError,
+    ):
         return EXIT_CONFIG
     if isinstance(exc, ProviderError):
         return EXIT_PROVIDER
@@ -362,6 +366,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BatchError as exc:
         code = exit_code_for(exc)
         _report(state, exc, code)
+        return code
+    except Exception as exc:
+        from omnibatch.ledger import damage_error
+
+        damage = damage_error(exc, state._ledger.path if state._ledger else None)
+        if damage is None:
+            raise
+        code = exit_code_for(damage)
+        _report(state, damage, code)
         return code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

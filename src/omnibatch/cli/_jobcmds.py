@@ -237,10 +237,16 @@ def run_cmd(
         data = view.to_dict()
         data.update(
             resumed=result.resumed,
+            rewritten=result.rewritten,
             waited=not no_wait,
             summary=vars(result.summary) if result.summary else None,
         )
         state.out.json(data)
+    elif result.rewritten and result.summary is not None:
+        state.out.line(
+            f"job {view.id} finished at {fmt_time(view.job.updated_at)}; wrote its "
+            f"{result.summary.total} results again to {output}; --new submits again"
+        )
     elif no_wait:
         state.out.line(_job_line(view))
         state.out.note(f"submitted; collect later with: {_resume_command(state)}")

@@ -179,6 +179,9 @@ class RunResult:
     resumed: bool
     output: Path | None = None
     summary: OutputSummary | None = None
+    rewritten: bool = False
+    """The job had finished: OUTPUT was written again from its downloaded results, and the
+    provider was not called."""
 
     @property
     def succeeded(self) -> bool:
