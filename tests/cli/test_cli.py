@@ -282,7 +282,7 @@ def test_stdin_input_resumes_by_content(
     first = run_cli("run", "-", "-o", "o.jsonl", env=env, cwd=tmp_path, stdin=data)
     second = run_cli("run", "-", "-o", "o.jsonl", env=env, cwd=tmp_path, stdin=data)
     assert first.returncode == second.returncode == 0, second.stderr
-    assert "resuming job" in second.stderr
+    assert "finished at" in second.stdout  # the same job: found by content, written again
     assert len(list((home / "stdin").iterdir())) == 1  # the rerun's copy was dropped
 
 

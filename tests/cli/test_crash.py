@@ -124,7 +124,10 @@ def test_kill_9_then_rerun(
         env=env,
     )
     assert rerun.returncode == 0, rerun.stderr
-    assert f"resuming job {job_id}" in rerun.stderr
+    if point == "done":  # the job had finished: OUTPUT is written again from its downloads
+        assert f"job {job_id} finished at" in rerun.stdout
+    else:
+        assert f"resuming job {job_id}" in rerun.stderr
     ids = [line["custom_id"] for line in read_jsonl(out)]
     assert ids == [f"req-{i}" for i in range(REQUESTS)]  # each once, in input order
     assert {line["status"] for line in read_jsonl(out)} == {"succeeded"}
