@@ -583,3 +583,20 @@ def test_a_finished_job_run_again_says_so(
     assert f"job {job} finished at " in again.stdout
     assert "wrote its 3 results again" in again.stdout and "--new submits again" in again.stdout
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+
+
+def test_lines_without_custom_id_need_generate_ids(
+    emulator: EmulatorProcess, tmp_path: Path, home: Path
+) -> None:
+    env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
+    lines = [json.loads(x) for x in write_input(tmp_path / "in.jsonl", 3).read_text().splitlines()]
+    del lines[1]["custom_id"]
+    source = tmp_path / "no-id.jsonl"
+    source.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    refused = run_cli("run", str(source), "-o", "o.jsonl", env=env, cwd=tmp_path)
+    assert refused.returncode == 1 and "line 2" in refused.stderr and "custom_id" in refused.stderr
+    assert emulator.batches(only_job_id(home)) == []  # nothing was sent
+    ran = run_cli("run", str(source), "-o", "o.jsonl", "--generate-ids", env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    ids = [x["custom_id"] for x in read_jsonl(tmp_path / "o.jsonl")]
+    assert ids == ["req-0", "request-2", "req-2"]

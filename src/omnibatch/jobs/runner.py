@@ -324,6 +324,7 @@ class JobRunner:
                     model=options.model,
                     max_requests=options.max_requests_per_batch,
                     split=True,
+                    generate_ids=options.generate_ids,
                 )
         except InputValidationError as exc:
             # Name the user's file, not the copy with the model replaced.
