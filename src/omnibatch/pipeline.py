@@ -48,6 +48,7 @@ __all__ = [
     "ValidationReport",
     "convert_input",
     "iter_records",
+    "local_adapter",
     "prepare_input",
     "validate_input",
 ]
@@ -134,9 +135,19 @@ def iter_records(source: InputSource) -> Iterator[tuple[int, bytes | Mapping[str
             yield number, item
 
 
+def local_adapter(adapter: ProviderAdapter | str) -> ProviderAdapter:
+    """``adapter`` itself, or for a provider's name an adapter of it without a key: preparing,
+    converting and validating are local, so they need no credentials."""
+    if not isinstance(adapter, str):
+        return adapter
+    from omnibatch._plugins import get_registry
+
+    return get_registry().provider(adapter)(api_key=None)
+
+
 def prepare_input(
     source: InputSource,
-    adapter: ProviderAdapter,
+    adapter: ProviderAdapter | str,
     workdir: Path,
     *,
     endpoint: str | None = None,
@@ -156,6 +167,7 @@ def prepare_input(
     keeps in memory before it continues on disk. Raises :class:`~omnibatch.InputValidationError`
     listing every problem.
     """
+    adapter = local_adapter(adapter)
     workdir.mkdir(parents=True, exist_ok=True)
     writer = _PartWriter(workdir)
     run = _Run(
@@ -194,7 +206,7 @@ def prepare_input(
 
 def convert_input(
     source: InputSource,
-    adapter: ProviderAdapter,
+    adapter: ProviderAdapter | str,
     out_path: str | Path,
     *,
     endpoint: str | None = None,
@@ -208,6 +220,7 @@ def convert_input(
     The file appears only when the whole input is valid (it is written beside ``out_path`` and
     renamed); otherwise :class:`~omnibatch.InputValidationError` lists every problem.
     """
+    adapter = local_adapter(adapter)
     out = Path(out_path)
     scratch = Path(tempfile.mkdtemp(prefix="omnibatch-convert-"))
     writer = _FileWriter(out)
@@ -244,7 +257,7 @@ def convert_input(
 
 def validate_input(
     source: InputSource,
-    adapter: ProviderAdapter,
+    adapter: ProviderAdapter | str,
     *,
     endpoint: str | None = None,
     model: str | None = None,
@@ -255,6 +268,7 @@ def validate_input(
 ) -> ValidationReport:
     """Run every check of :func:`prepare_input` and plan the split, writing nothing.
     Never raises for a bad input: the report lists the problems."""
+    adapter = local_adapter(adapter)
     scratch = Path(tempfile.mkdtemp(prefix="omnibatch-validate-"))
     writer = _PlanWriter()
     try:

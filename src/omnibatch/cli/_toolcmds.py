@@ -20,10 +20,9 @@ if TYPE_CHECKING:
 
 def _adapter(name: str) -> ProviderAdapter:
     """An adapter for local work (validation, translation): no key, nothing sent."""
-    from omnibatch._plugins import get_registry
+    from omnibatch.pipeline import local_adapter
 
-    cls = get_registry().provider(name)
-    return cls(api_key=None)
+    return local_adapter(name)
 
 
 def _source(source: str, workdir: Path, model: str | None) -> str:
