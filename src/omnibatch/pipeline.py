@@ -135,6 +135,28 @@ def iter_records(source: InputSource) -> Iterator[tuple[int, bytes | Mapping[str
             yield number, item
 
 
+def _undecodable(raw: Any, exc: Exception) -> tuple[str, str]:
+    """The message and fix for a line orjson could not read: bad UTF-8 is its own problem
+    (re-encoding the file fixes it), anything else is bad JSON."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as bad:
+            byte = bytes(raw)[bad.start]
+            return (
+                f"not valid UTF-8 (byte 0x{byte:02x} at position {bad.start + 1} of the line)",
+                "save the file as UTF-8, e.g. with `iconv -f latin1 -t utf-8 IN > OUT`",
+            )
+    return f"not valid JSON ({exc})", "write one JSON object per line"
+
+
+def _is_empty_file(source: str | Path) -> bool:
+    try:
+        return str(source) != "-" and os.path.getsize(source) == 0
+    except OSError:
+        return False
+
+
 def local_adapter(adapter: ProviderAdapter | str) -> ProviderAdapter:
     """``adapter`` itself, or for a provider's name an adapter of it without a key: preparing,
     converting and validating are local, so they need no credentials."""
@@ -526,7 +548,10 @@ class _Run:
         finally:
             finder.close()
         if self.total == 0 and not self.check.count:
-            self.check.add(0, None, "the input has no requests", "add at least one JSONL line")
+            if isinstance(source, str | Path) and _is_empty_file(source):
+                self.check.add(0, None, "empty file", "add one JSON request per line")
+            else:
+                self.check.add(0, None, "the input has no requests", "add at least one JSONL line")
 
     def _duplicate(self, line: int, custom_id: str, first_line: int) -> None:
         self.check.add(
@@ -588,12 +613,7 @@ class _Run:
                     obj = loads(raw)
                 except decode_error as exc:
                     if raw.strip():
-                        problem(
-                            number,
-                            None,
-                            f"not valid JSON ({exc})",
-                            "write one JSON object per line",
-                        )
+                        problem(number, None, *_undecodable(raw, exc))
                     continue
                 if obj.__class__ is not dict:
                     if isinstance(obj, Mapping):

@@ -66,6 +66,8 @@ class State:
     json: bool = False
     verbose: int = 0
     quiet: bool = False
+    # ``-o -``: stdout carries the results, so what would be printed there goes to stderr.
+    stdout_is_data: bool = False
     secrets: set[str] = field(default_factory=set)
     _config: FileConfig | None = None
     _ledger: Ledger | None = None
@@ -171,6 +173,7 @@ def global_options(func: F) -> F:
     (``omnibatch --json jobs``) and after it (``omnibatch jobs --json``)."""
     options = [
         click.option(
+            "-p",
             "--provider",
             metavar="NAME",
             expose_value=False,

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +117,28 @@ def _target(
     return target, None
 
 
+@contextmanager
+def _output_file(state: State, output: str) -> Iterator[Path]:
+    """Where to write OUTPUT: the file, or for ``-o -`` a scratch file copied to stdout once it
+    is complete (the summary lines then go to stderr, so stdout holds only results)."""
+    if output != "-":
+        yield Path(output).absolute()
+        return
+    if state.json:
+        raise click.UsageError("-o - writes the results to stdout, so --json cannot: drop one")
+    state.stdout_is_data = True
+    scratch = Path(tempfile.mkdtemp(prefix="stdout-", dir=state.ledger.home))
+    try:
+        out = scratch / "output.jsonl"
+        yield out
+        if out.is_file():
+            with open(out, "rb") as fh:
+                shutil.copyfileobj(fh, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _resume_command(state: State) -> str:
     # --new again would start yet another job instead of resuming this one.
     return shlex.join(["omnibatch", *(a for a in state.argv if a != "--new")])
@@ -131,6 +158,7 @@ def _batch_json(batch: Batch) -> dict[str, Any]:
 def _job_params(func: Any) -> Any:
     options = [
         click.option(
+            "-m",
             "--model",
             metavar="MODEL",
             help="Run every request on this model (replaces the model in the input).",
@@ -165,7 +193,7 @@ def _job_params(func: Any) -> Any:
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Where to write one result line per input request.",
+    help="Where to write one result line per input request (- for stdout).",
 )
 @_job_params
 @click.option("--no-wait", is_flag=True, help="Submit and return; run again later to collect.")
@@ -197,7 +225,32 @@ def run_cmd(
 
     With no provider configured, runs on an embedded emulator (fake answers).
     """
-    options = _job_options(model, max_requests_per_batch, metadata)
+    with _output_file(state, output) as out:
+        return _run(
+            state,
+            input_file,
+            out,
+            _job_options(model, max_requests_per_batch, metadata),
+            new=new,
+            no_wait=no_wait,
+            poll_interval=poll_interval,
+            keep_files=keep_files,
+            shown=output,
+        )
+
+
+def _run(
+    state: State,
+    input_file: str,
+    out: Path,
+    options: JobOptions,
+    *,
+    new: bool,
+    no_wait: bool,
+    poll_interval: float | None,
+    keep_files: bool,
+    shown: str,
+) -> int:
     runner = _runner(state, poll_interval=poll_interval, keep_files=keep_files)
     server = None
     try:
@@ -208,9 +261,7 @@ def run_cmd(
             runner.poll = PollPolicy(initial=EMBEDDED_POLL, maximum=2.0)
         path, spooled = _input_path(state, input_file)
         try:
-            result = runner.run(
-                path, Path(output).absolute(), target, options, new=new, wait=not no_wait
-            )
+            result = runner.run(path, out, target, options, new=new, wait=not no_wait)
         except KeyboardInterrupt:
             return _interrupted(state, runner.current, target.embedded)
         finally:
@@ -237,7 +288,7 @@ def run_cmd(
         if result.summary is not None:
             s = result.summary
             state.out.line(
-                f"wrote {s.total} result line(s) to {output}: {s.succeeded} succeeded, "
+                f"wrote {s.total} result line(s) to {_shown(shown)}: {s.succeeded} succeeded, "
                 f"{s.errored} errored, {s.expired} expired, {s.cancelled} cancelled"
             )
         if not result.succeeded:
@@ -522,12 +573,20 @@ def _wait_batch(
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Where to write one result line per request.",
+    help="Where to write one result line per request (- for stdout).",
 )
 def results_cmd(state: State, ident: str, output: str) -> int:
     """Download the results of an ended job (or provider batch) into OUTPUT."""
+    with _output_file(state, output) as out:
+        return _results(state, ident, out, output)
+
+
+def _shown(output: str) -> str:
+    return "stdout" if output == "-" else output
+
+
+def _results(state: State, ident: str, out: Path, output: str) -> int:
     runner = _runner(state)
-    out = Path(output).absolute()
     try:
         resolved = _resolve(state, runner, ident)
         if resolved.batch_id is None:
@@ -543,7 +602,8 @@ def results_cmd(state: State, ident: str, output: str) -> int:
         state.out.json({"output": str(out), "summary": vars(summary)})
     else:
         state.out.line(
-            f"wrote {summary.total} result line(s) to {out}: {summary.succeeded} succeeded, "
+            f"wrote {summary.total} result line(s) to {'stdout' if output == '-' else out}: "
+            f"{summary.succeeded} succeeded, "
             f"{summary.errored} errored, {summary.expired} expired, {summary.cancelled} cancelled"
         )
     return EXIT_OK if ok else EXIT_FAILED
@@ -664,6 +724,41 @@ def list_cmd(state: State, limit: int, after: str | None, all_pages: bool) -> in
     return EXIT_OK
 
 
+JOB_STATUSES = (
+    "preparing",
+    "submitting",
+    "queued",
+    "validating",
+    "running",
+    "finalizing",
+    "cancelling",
+    "succeeded",
+    "failed",
+    "expired",
+    "cancelled",
+    "unknown",
+    "abandoned",
+)
+
+
+def _short_counts(counts: dict[str, int]) -> str:
+    """``7/10`` with the requests that did not succeed, in a word each: fits a narrow table."""
+    done = sum(int(counts.get(k, 0)) for k in ("succeeded", "failed", "cancelled", "expired"))
+    text = f"{done}/{counts.get('total', 0)}"
+    errored = int(counts.get("failed", 0))
+    not_run = int(counts.get("cancelled", 0)) + int(counts.get("expired", 0))
+    extra = [f"{errored} errored"] if errored else []
+    if not_run:
+        extra.append(f"{not_run} not run")
+    return f"{text} ({', '.join(extra)})" if extra else text
+
+
+def _short_path(path: str, width: int = 24) -> str:
+    """The file's name, or its tail after an ellipsis when even that is too long."""
+    name = Path(path).name or path
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
 @command(cli, "jobs")
 @click.option(
     "--limit",
@@ -672,27 +767,50 @@ def list_cmd(state: State, limit: int, after: str | None, all_pages: bool) -> in
     show_default=True,
     help="How many jobs to show, newest first.",
 )
-def jobs_cmd(state: State, limit: int) -> int:
-    """List the jobs in the local ledger ($OMNIBATCH_HOME), newest first."""
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(JOB_STATUSES),
+    help="Only jobs with this status (repeatable).",
+)
+def jobs_cmd(state: State, limit: int, statuses: tuple[str, ...]) -> int:
+    """List the jobs in the local ledger ($OMNIBATCH_HOME), newest first.
+
+    --provider NAME and --status STATUS (repeatable) filter the list.
+    """
     from omnibatch.jobs import JobView
 
     ledger = state.ledger
-    views = [JobView(job, tuple(ledger.parts(job.id))) for job in ledger.list_jobs(limit)]
+    views: list[JobView] = []
+    for job in ledger.list_jobs(None if (state.provider or statuses) else limit):
+        if state.provider and job.provider != state.provider:
+            continue
+        view = JobView(job, tuple(ledger.parts(job.id)))
+        if statuses and view.status not in statuses:
+            continue
+        views.append(view)
+        if len(views) >= limit:
+            break
     if state.json:
         state.out.json({"ledger": str(ledger.path), "jobs": [v.to_dict() for v in views]})
+        return EXIT_OK
+    if not views:
+        filtered = " matching the filters" if state.provider or statuses else ""
+        state.out.note(f"no jobs{filtered} in {ledger.path}")
         return EXIT_OK
     rows = [
         (
             v.id,
-            v.job.provider + (" (embedded)" if v.job.embedded else ""),
+            v.job.provider + ("*" if v.job.embedded else ""),
             v.status,
-            fmt_counts(v.counts),
-            fmt_time(v.job.created_at),
-            v.job.input_path,
+            _short_counts(v.counts),
+            fmt_time(v.job.created_at, short=True),
+            _short_path(v.job.input_path),
         )
         for v in views
     ]
     state.out.table(("job", "provider", "status", "requests", "created", "input"), rows)
-    if not views:
-        state.out.note(f"no jobs yet in {ledger.path}")
+    if any(v.job.embedded for v in views):
+        state.out.note("* ran on the embedded emulator (fake answers)")
     return EXIT_OK

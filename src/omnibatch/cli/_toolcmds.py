@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sys
 import tempfile
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -46,7 +47,7 @@ def _problem_line(source: str, problem: ValidationProblem) -> str:
 @click.argument(
     "input_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, allow_dash=True)
 )
-@click.option("--model", metavar="MODEL", help="Check as if every request used this model.")
+@click.option("-m", "--model", metavar="MODEL", help="Check as if every request used this model.")
 @click.option(
     "--max-requests-per-batch",
     type=click.IntRange(min=1),
@@ -118,7 +119,7 @@ def validate_cmd(
     type=click.Path(dir_okay=False),
     help="Where to write the provider's JSONL.",
 )
-@click.option("--model", metavar="MODEL", help="Run every request on this model.")
+@click.option("-m", "--model", metavar="MODEL", help="Run every request on this model.")
 def convert_cmd(
     state: State, input_file: str, to_provider: str, output: str, model: str | None
 ) -> int:
@@ -271,6 +272,53 @@ class _ServeOutput(io.StringIO):
             )
 
 
+class _LoggedRequests(deque[Any]):
+    """The emulator's request log (``stats.requests``), also printing each record as it is
+    appended. The records hold no secret header values; the line is redacted all the same."""
+
+    def __init__(self, records: deque[Any], state: State) -> None:
+        super().__init__(records, maxlen=records.maxlen)
+        self._state = state
+
+    def append(self, record: Any) -> None:
+        super().append(record)
+        query = f"?{record.query}" if record.query else ""
+        fault = f" fault={record.fault}" if record.fault else ""
+        status = record.status if record.status is not None else "-"
+        line = f"{record.method} {record.path}{query} -> {status}{fault}"
+        click.echo(self._state.redact(f"emulator: {line}"), err=True)
+
+
+def _serve_logged(
+    state: State,
+    host: str,
+    port: int,
+    speed: float,
+    fault_rate: float,
+    seed: int | None,
+    api_key: str | None,
+    fault_config: str | None,
+) -> int:
+    """``emulator serve -v``: the same server, with its request log echoed to stderr."""
+    import threading
+
+    from omnibatch.emulator import serve
+    from omnibatch.emulator.server import _signals
+
+    server = serve(host, port, speed, fault_rate, seed, api_key, fault_config=fault_config)
+    stats = server.emulator.stats
+    stats.requests = _LoggedRequests(stats.requests, state)
+    stop = threading.Event()
+    out = _ServeOutput(state)
+    with server, _signals(stop):
+        width = max((len(name) for name in server.urls), default=0)
+        for name, url in server.urls.items():
+            out.write(f"{name.ljust(width)}   {url}\n")
+        while not stop.wait(0.2):
+            pass
+    return 0
+
+
 @command(emulator_group, "serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
@@ -317,15 +365,24 @@ def serve_cmd(
     api_key: str | None,
     fault_config: str | None,
 ) -> int:
-    """Serve the emulator over HTTP until Ctrl-C; prints each dialect's base URL."""
+    """Serve the emulator over HTTP until Ctrl-C; prints each dialect's base URL.
+
+    With -v, logs every request it answers on stderr (method, path, status, fault; secret
+    headers are never printed).
+    """
     from omnibatch._exceptions import ConfigurationError
     from omnibatch.emulator import UnsafeBindError, run_server
 
     state.add_secret(api_key)
     try:
-        code: Any = run_server(
-            host, port, speed, fault_rate, seed, api_key, fault_config, out=_ServeOutput(state)
-        )
+        if state.verbose:
+            code: Any = _serve_logged(
+                state, host, port, speed, fault_rate, seed, api_key, fault_config
+            )
+        else:
+            code = run_server(
+                host, port, speed, fault_rate, seed, api_key, fault_config, out=_ServeOutput(state)
+            )
     except UnsafeBindError as exc:
         raise ConfigurationError(str(exc)) from None
     except OSError as exc:
