@@ -166,7 +166,9 @@ def wait_flow(
             if batch.status.is_terminal:
                 return batch
         elapsed = clock() - start
-        if timeout is not None and elapsed + delay > timeout:
+        if timeout is not None and elapsed + delay > timeout and elapsed + 1e-3 < timeout:
+            delay = timeout - elapsed  # one last poll when the timeout is up, not before
+        elif timeout is not None and elapsed + delay > timeout:
             if last is None:
                 raise WaitTimeoutError(
                     f"no answer for batch {batch_id} within {timeout}s",

@@ -91,3 +91,63 @@ def test_emulator_serve_verbose_logs_requests_redacted(tmp_path: Path, home: Pat
     assert "emulator: GET /openai/v1/batches?limit=1 -> 200" in err
     assert "emulator: GET /openai/v1/batches/batch_nope -> 404" in err
     assert key not in err
+
+
+# --- consistent words ---------------------------------------------------------------------------
+
+
+def test_plugin_new_errors_like_every_verb(tmp_path: Path, home: Path) -> None:
+    proc = run_cli("plugin", "new", "Bad Name", env=clean_env(home), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "error: provider name 'Bad Name' is not valid" in proc.stderr
+    assert "Error:" not in proc.stderr
+    usage = run_cli("jobs", "--no-such-flag", env=clean_env(home), cwd=tmp_path)
+    assert usage.returncode == 2 and "error: No such option" in usage.stderr
+
+
+def test_unknown_provider_gets_did_you_mean(tmp_path: Path, home: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl", 1)
+    proc = run_cli("validate", str(source), "-p", "mistrall", env=clean_env(home), cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "no provider named 'mistrall' (did you mean 'mistral'?)" in proc.stderr
+
+
+def test_convert_json_reports_the_model(tmp_path: Path, home: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl", 2)
+    for provider in ("openai", "anthropic", "mistral"):
+        proc = run_cli(
+            "--json", "convert", str(source), "--to", provider, "-o", "out.jsonl",
+            "-m", "model-x", env=clean_env(home), cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["model"] == "model-x", provider
+
+
+def test_results_of_a_finished_embedded_job(tmp_path: Path, home: Path) -> None:
+    env = clean_env(home)
+    source = write_input(tmp_path / "in.jsonl", 3)
+    assert run_cli("run", str(source), "-o", "first.jsonl", env=env, cwd=tmp_path).returncode == 0
+    job = json.loads(run_cli("--json", "jobs", env=env, cwd=tmp_path).stdout)["jobs"][0]["job"]
+    again = run_cli("--json", "results", job, "-o", "again.jsonl", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["summary"]["succeeded"] == 3
+    first = (tmp_path / "first.jsonl").read_bytes()
+    assert (tmp_path / "again.jsonl").read_bytes() == first
+    (tmp_path / "first.jsonl").unlink()
+    gone = run_cli("results", job, "-o", "third.jsonl", env=env, cwd=tmp_path)
+    assert gone.returncode == 1 and "no longer exists" in gone.stderr
+
+
+def test_wait_timeout_reports_the_time_it_waited(
+    slow_emulator: EmulatorProcess, tmp_path: Path, home: Path
+) -> None:
+    env = clean_env(home, OMNIBATCH_EMULATOR_URL=slow_emulator.root)
+    source = write_input(tmp_path / "in.jsonl", 2)
+    assert run_cli("submit", str(source), env=env, cwd=tmp_path).returncode == 0
+    job = json.loads(run_cli("--json", "jobs", env=env, cwd=tmp_path).stdout)["jobs"][0]["job"]
+    proc = run_cli("--json", "wait", job, "--timeout", "1", env=env, cwd=tmp_path)
+    assert proc.returncode == 7
+    error = json.loads(proc.stdout)["error"]
+    waited = error["waited_seconds"]
+    assert 0 < waited < 10
+    assert f"waited {waited:.1f} s (--timeout 1)" in error["message"]

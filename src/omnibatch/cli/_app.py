@@ -295,18 +295,29 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def _report(state: State, exc: BaseException, code: int) -> None:
-    from omnibatch._exceptions import InputValidationError
+    from omnibatch._exceptions import InputValidationError, WaitTimeoutError
 
     kind = type(exc).__name__
     if state.json:
         payload: dict[str, Any] = {"type": kind, "message": str(exc), "exit_code": code}
         if isinstance(exc, InputValidationError):
             payload["problems"] = [p.model_dump() for p in exc.problems]
+        if isinstance(exc, WaitTimeoutError) and exc.waited_seconds is not None:
+            payload["waited_seconds"] = exc.waited_seconds
         state.out.json({"error": payload})
         return
     click.echo(state.redact(f"error: {exc}"), err=True)
     if isinstance(exc, InputValidationError) and len(exc.problems) > 20 and exc.source:
         click.echo(f"run `omnibatch validate {exc.source}` to see every problem", err=True)
+
+
+def _show_click_error(exc: click.ClickException) -> None:
+    """A usage error as every verb reports errors: ``error: ...`` on stderr, after the usage
+    hint click gives."""
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        hint = f"Try '{exc.ctx.command_path} {exc.ctx.help_option_names[0]}' for help."
+        click.echo(f"{exc.ctx.get_usage()}\n{hint}\n", err=True)
+    click.echo(f"error: {exc.format_message()}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -321,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
-        exc.show()
+        _show_click_error(exc)
         return exc.exit_code
     except BatchError as exc:
         code = exit_code_for(exc)

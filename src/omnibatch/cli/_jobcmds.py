@@ -7,6 +7,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -512,6 +513,24 @@ def _resolve_for_status(state: State, runner: JobRunner, ident: str) -> _Resolve
 )
 def wait_cmd(state: State, ident: str, timeout: float | None, poll_interval: float | None) -> int:
     """Wait until a job's batches (or one provider batch) have ended, showing progress."""
+    from omnibatch._exceptions import WaitTimeoutError
+
+    started = time.monotonic()
+    try:
+        return _wait(state, ident, timeout, poll_interval)
+    except WaitTimeoutError as exc:
+        waited = time.monotonic() - started
+        error = WaitTimeoutError(
+            f"{exc.message}: waited {waited:.1f} s (--timeout {timeout:g}); the batches keep "
+            f"running, wait again with `omnibatch wait {ident}`",
+            batch=exc.batch,
+            provider=exc.provider,
+        )
+        error.waited_seconds = round(waited, 3)
+        raise error from None
+
+
+def _wait(state: State, ident: str, timeout: float | None, poll_interval: float | None) -> int:
     runner = _runner(state, poll_interval=poll_interval)
     try:
         resolved = _resolve(state, runner, ident)
@@ -589,7 +608,10 @@ def _results(state: State, ident: str, out: Path, output: str) -> int:
     runner = _runner(state)
     try:
         resolved = _resolve(state, runner, ident)
-        if resolved.batch_id is None:
+        if resolved.batch_id is None and resolved.view is not None and resolved.view.job.embedded:
+            summary = _saved_results(resolved.view, out)
+            ok = resolved.view.status == "succeeded"
+        elif resolved.batch_id is None:
             assert resolved.view is not None
             with state.ledger.lock(resolved.view.job):
                 view, summary = runner.collect(runner.view(resolved.view.id), out)
@@ -607,6 +629,32 @@ def _results(state: State, ident: str, out: Path, output: str) -> int:
             f"{summary.errored} errored, {summary.expired} expired, {summary.cancelled} cancelled"
         )
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _saved_results(view: JobView, out: Path) -> Any:
+    """The results of a finished job on the embedded emulator, whose batches ended with the
+    process that ran them: the OUTPUT that process wrote is the copy that remains."""
+    from omnibatch._exceptions import BatchStateError
+    from omnibatch.results import OutputSummary
+
+    job = view.job
+    saved = Path(job.output_path) if job.output_path else None
+    if job.phase != "done" or job.summary is None or saved is None:
+        raise BatchStateError(
+            f"job {job.id} ran on the embedded emulator and stopped before its results were "
+            "written; run the same `omnibatch run` command again to start a fresh job"
+        )
+    if not saved.is_file():
+        raise BatchStateError(
+            f"job {job.id} ran on the embedded emulator, whose batches are gone; its results "
+            f"were written to {saved}, which no longer exists"
+        )
+    if saved.resolve() != out.resolve():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.copyfile(saved, tmp)
+        tmp.replace(out)
+    return OutputSummary(**dict(job.summary))
 
 
 def _batch_results(

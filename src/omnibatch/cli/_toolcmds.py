@@ -82,7 +82,7 @@ def validate_cmd(
                 "requests": report.total,
                 "batches": len(report.parts),
                 "endpoint": report.endpoint,
-                "model": report.model,
+                "model": report.model or model,
                 "problem_count": report.problem_count,
                 "problems": [p.model_dump() for p in report.problems],
             }
@@ -149,7 +149,7 @@ def convert_cmd(
                 "provider": adapter.name,
                 "requests": prepared.total,
                 "endpoint": prepared.endpoint,
-                "model": prepared.model,
+                "model": prepared.model or model,
                 "model_at_batch_level": job_level,
             }
         )
