@@ -23,7 +23,7 @@ from pathlib import Path
 
 from omnibatch.adapter import Capabilities, ProviderAdapter, ProviderLimits
 
-__all__ = ["TABLES", "render_page", "stale_pages", "table"]
+__all__ = ["ENVIRONMENT", "GLOBAL_TABLES", "TABLES", "render_page", "stale_pages", "table"]
 
 _BLOCK = re.compile(
     r"(?P<open><!-- generated: (?P<kind>[a-z-]+)(?: (?P<arg>[a-z0-9_-]+))? -->\n)"
@@ -106,12 +106,97 @@ TABLES: dict[str, Callable[[type[ProviderAdapter]], str]] = {
 }
 
 
-def table(kind: str, provider: str) -> str:
-    """The Markdown of one generated table for one installed provider."""
+def builtin_adapters() -> list[type[ProviderAdapter]]:
+    """The providers shipped with omnibatch, by name: what the docs describe (third-party
+    plugins installed beside omnibatch document themselves)."""
     from omnibatch._plugins import get_registry
 
+    registry = get_registry()
+    return [
+        entry.adapter for name, entry in sorted(registry.providers.items()) if entry.origin.builtin
+    ]
+
+
+# omnibatch's own variables; the providers' come from their adapters. A test checks that every
+# OMNIBATCH_* name in the source is here.
+ENVIRONMENT = {
+    "OMNIBATCH_PROVIDER": "the provider when none is passed (`--provider`, `provider=`)",
+    "OMNIBATCH_CONFIG": "the config file to read instead of the project's and the user's",
+    "OMNIBATCH_EMULATOR_URL": "root URL of an `omnibatch emulator serve`: every provider then "
+    "talks to it (at its emulator path), with a placeholder key",
+    "OMNIBATCH_EMULATOR_API_KEY": "the key `omnibatch emulator serve --api-key` accepts, and "
+    "the one sent to it",
+    "OMNIBATCH_HOME": "the data folder: the ledger of jobs and their working files",
+    "OMNIBATCH_DISABLE_PLUGINS": "plugin names not to load (`*`: every plugin not shipped "
+    "with omnibatch)",
+    "OMNIBATCH_LOAD_PLUGINS": "when set, only these third-party plugins load",
+    "OMNIBATCH_CRASH_AT": "tests only: make the job runner crash at a named step",
+}
+
+
+def environment_table() -> str:
+    rows = [[f"`{name}`", meaning] for name, meaning in ENVIRONMENT.items()]
+    for adapter in builtin_adapters():
+        names = [n for n in (adapter.api_key_env, adapter.base_url_env) if n]
+        if names:
+            shown = adapter.display_name or adapter.name
+            rows.append(
+                [
+                    ", ".join(f"`{n}`" for n in names),
+                    f"{shown}: key and base URL (default `{adapter.default_base_url}`)",
+                ]
+            )
+    return _md(("variable", "meaning"), rows)
+
+
+def status_overview_table() -> str:
+    """Every built-in provider's raw statuses per normalized status."""
+    from omnibatch._status import BatchStatus
+
+    adapters = builtin_adapters()
+    header = ["normalized", "terminal", *(a.display_name or a.name for a in adapters)]
+    rows = []
+    for status in BatchStatus:
+        cells = [f"`{status.value}`", "yes" if status.is_terminal else "no"]
+        for adapter in adapters:
+            raws = [raw for raw, mapped in adapter.status_map.items() if mapped is status]
+            cells.append(", ".join(f"`{r}`" for r in raws))
+        rows.append(cells)
+    return _md(header, rows)
+
+
+def emulator_dialects_table() -> str:
+    rows = [
+        [
+            f"`{a.name}`",
+            a.display_name or a.name,
+            f"`http://HOST:PORT{a.emulator_prefix}`",
+            f"`{a.default_base_url}`",
+        ]
+        for a in builtin_adapters()
+    ]
+    return _md(("dialect", "provider", "base URL on the emulator", "real base URL"), rows)
+
+
+# Tables about omnibatch as a whole: their blocks name no provider.
+GLOBAL_TABLES: dict[str, Callable[[], str]] = {
+    "environment": environment_table,
+    "status-overview": status_overview_table,
+    "emulator-dialects": emulator_dialects_table,
+}
+
+
+def table(kind: str, provider: str | None = None) -> str:
+    """The Markdown of one generated table (for one installed provider, if it is per provider)."""
+    from omnibatch._plugins import get_registry
+
+    if kind in GLOBAL_TABLES:
+        return GLOBAL_TABLES[kind]()
     if kind not in TABLES:
-        raise KeyError(f"unknown generated table {kind!r} (known: {', '.join(TABLES)})")
+        known = ", ".join([*TABLES, *GLOBAL_TABLES])
+        raise KeyError(f"unknown generated table {kind!r} (known: {known})")
+    if provider is None:
+        raise ValueError(f"the generated table {kind!r} needs a provider")
     return TABLES[kind](get_registry().provider(provider))
 
 
@@ -121,10 +206,11 @@ def render_page(text: str, page: Path) -> str:
     default = _PROVIDER_PAGE.search(page.as_posix())
 
     def replace(match: re.Match[str]) -> str:
+        kind = match.group("kind")
         provider = match.group("arg") or (default.group("name") if default else None)
-        if provider is None:
-            raise ValueError(f"{page}: generated block {match.group('kind')!r} names no provider")
-        body = table(match.group("kind"), provider)
+        if provider is None and kind not in GLOBAL_TABLES:
+            raise ValueError(f"{page}: generated block {kind!r} names no provider")
+        body = table(kind, provider)
         return match.group("open") + body + match.group("close")
 
     return _BLOCK.sub(replace, text)

@@ -151,3 +151,19 @@ def test_wait_timeout_reports_the_time_it_waited(
     waited = error["waited_seconds"]
     assert 0 < waited < 10
     assert f"waited {waited:.1f} s (--timeout 1)" in error["message"]
+
+
+def test_shell_completion_as_documented(tmp_path: Path, home: Path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert 'eval "$(_OMNIBATCH_COMPLETE=bash_source omnibatch)"' in docs
+    env = clean_env(home, _OMNIBATCH_COMPLETE="bash_source")
+    script = subprocess.run(OMNIBATCH, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert "_omnibatch_completion" in script.stdout
+    env = clean_env(
+        home,
+        _OMNIBATCH_COMPLETE="bash_complete",
+        COMP_WORDS="omnibatch jobs --status su",
+        COMP_CWORD="3",
+    )
+    words = subprocess.run(OMNIBATCH, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert "plain,succeeded" in words.stdout.splitlines()

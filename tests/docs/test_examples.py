@@ -104,3 +104,18 @@ def test_guide_examples_run(page: str, tmp_path: Path, emulator_root: str) -> No
         assert len(lines) == len([r for r in requests if r.strip()])
         # Two requests per part: the example really split the input.
         assert len(list((tmp_path / "work" / "parts").glob("part-*.jsonl"))) >= 2
+
+
+def test_readme_test_command_is_what_ci_runs_and_leaves_out_the_example_plugin() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    (command,) = [
+        line
+        for line in readme.splitlines()
+        if line.startswith("python3 -m venv") and "pytest" in line
+    ]
+    assert command in ci.splitlines()
+    # The example gateway is tested in its own environment (tests/plugins/test_template.py):
+    # installing it here would list a fake provider in the user's `omnibatch providers`.
+    assert "omnibatch-gateway" not in command and "omnibatch-gateway" not in ci
+    assert '".[dev]"' in command

@@ -71,3 +71,17 @@ def test_render_page_fills_blocks_from_the_adapter(tmp_path: Path) -> None:
     # A block may name its provider explicitly, on any page.
     named = render_page(text.replace("status-map", "limits anthropic"), tmp_path / "x.md")
     assert "100,000" in named and "256 MiB" in named
+
+
+def test_environment_table_names_every_variable_the_code_reads() -> None:
+    import re
+
+    from omnibatch._docs_tables import ENVIRONMENT
+
+    used: set[str] = set()
+    for path in (REPO / "src" / "omnibatch").rglob("*.py"):
+        used |= set(re.findall(r"\bOMNIBATCH_[A-Z_]+[A-Z]\b", path.read_text(encoding="utf-8")))
+    assert used - set(ENVIRONMENT) == set(), "document these in omnibatch._docs_tables.ENVIRONMENT"
+    page = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for name in ENVIRONMENT:
+        assert f"`{name}`" in page
