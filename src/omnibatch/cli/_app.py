@@ -348,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Importing the verbs registers them on ``cli``; ``omnibatch plugin`` (plugin authors' tools)
 # is a group of its own.
-from omnibatch.cli import _jobcmds, _toolcmds  # noqa: E402, F401
+from omnibatch.cli import _configcmd, _jobcmds, _toolcmds  # noqa: E402, F401
 from omnibatch.cli_plugin import plugin as _plugin_group  # noqa: E402
 
 cli.add_command(_plugin_group)
