@@ -26,21 +26,6 @@ def _where(source: str | None, config: Any, key: str) -> str:
     return source
 
 
-def _provider(state: State) -> tuple[str | None, str]:
-    from omnibatch.config import EMULATOR_URL_ENV, PROVIDER_ENV
-
-    config = state.config
-    if state.provider:
-        return state.provider, "--provider"
-    if os.environ.get(PROVIDER_ENV):
-        return os.environ[PROVIDER_ENV], f"${PROVIDER_ENV}"
-    if config.provider:
-        return config.provider, str(config.origin("provider") or config.path)
-    if os.environ.get(EMULATOR_URL_ENV):
-        return "openai", f"the default on ${EMULATOR_URL_ENV}"
-    return None, _NO_PROVIDER
-
-
 def _config_files(state: State) -> list[dict[str, Any]]:
     from omnibatch.config import CONFIG_ENV, user_config_path
 
@@ -62,48 +47,54 @@ def _config_files(state: State) -> list[dict[str, Any]]:
 
 
 def explain(state: State) -> dict[str, Any]:
-    """Everything ``omnibatch config`` shows, as data."""
-    from omnibatch._plugins import get_registry
-    from omnibatch.config import EMULATOR_URL_ENV, resolve_settings
+    """Everything ``omnibatch config`` shows, as data (from the resolver every verb uses)."""
+    from omnibatch.config import EMULATOR_URL_ENV, resolve_provider, resolve_provider_name
     from omnibatch.ledger import HOME_ENV, default_home, safe_url
 
     config = state.config
-    name, name_source = _provider(state)
-    data: dict[str, Any] = {"provider": {"value": name, "source": name_source}}
     emulator_url = os.environ.get(EMULATOR_URL_ENV)
+    name = resolve_provider_name(state.provider, config)
+    data: dict[str, Any] = {"provider": {"value": None, "source": _NO_PROVIDER}}
     if name is not None:
-        cls = get_registry().provider(name)
-        settings = resolve_settings(
-            cls.name,
-            api_key_env=cls.api_key_env,
-            base_url_env=cls.base_url_env,
-            emulator_prefix=cls.emulator_prefix,
-            config=config,
-        )
-        section = config.providers.get(cls.name, {})
-        key_env = section.get("api_key_env") or cls.api_key_env
+        settings = resolve_provider(state.provider, config=config, require_key=False)
+        section = config.providers.get(settings.provider, {})
         sources = settings.sources
-        data["base_url"] = {
-            "value": safe_url(settings.base_url or cls.default_base_url),
-            "source": _where(sources.get("base_url"), config, f"providers.{cls.name}.base_url"),
+        provider_source = sources.get("provider")
+        data["provider"] = {
+            "value": settings.provider,
+            "source": "--provider"
+            if provider_source == "argument"
+            else _where(provider_source, config, "provider"),
         }
+        data["base_url"] = {
+            "value": safe_url(settings.base_url),
+            "source": _where(
+                sources.get("base_url"), config, f"providers.{settings.provider}.base_url"
+            ),
+        }
+        from omnibatch._plugins import get_registry
+
+        cls = get_registry().provider(settings.provider)
+        key_env = section.get("api_key_env") or cls.api_key_env
         key_source = sources.get("api_key")
         if key_source is None:
             key_source = f"${key_env} is not set" if key_env else "no key needed"
         data["api_key"] = {
             "variable": key_env,
             "variable_source": (
-                _where(str(config.path), config, f"providers.{cls.name}.api_key_env")
+                _where(str(config.path), config, f"providers.{settings.provider}.api_key_env")
                 if "api_key_env" in section
                 else "adapter default"
             ),
             "set": bool(settings.api_key),
             "source": key_source,
+            # On an emulator a real key is never sent: say which one was found and left out.
+            "unused": sources.get("unused_api_key"),
         }
         data["options"] = {
             key: {
                 "value": value,
-                "source": _where(str(config.path), config, f"providers.{cls.name}.{key}"),
+                "source": _where(str(config.path), config, f"providers.{settings.provider}.{key}"),
             }
             for key, value in settings.options.items()
         }
