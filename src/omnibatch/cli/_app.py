@@ -68,6 +68,8 @@ class State:
     quiet: bool = False
     # ``-o -``: stdout carries the results, so what would be printed there goes to stderr.
     stdout_is_data: bool = False
+    # ``run --keep-data``: keep the job's working files when it ends.
+    keep_data: bool = False
     secrets: set[str] = field(default_factory=set)
     emulator: str | None = None
     """The emulator URL this command talks to, once announced (``--json`` says so too)."""

@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from omnibatch.cli._app import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, State, cli, command
+from omnibatch.cli._app import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    State,
+    _state,
+    cli,
+    command,
+    global_options,
+)
 from omnibatch.cli._output import fmt_counts, fmt_time
 
 if TYPE_CHECKING:
@@ -62,6 +71,7 @@ def _runner(
         observer=observer if observer is not None else _observer(state),
         poll=poll,
         keep_files=keep_files,
+        keep_data=state.keep_data,
         checkpoint=checkpoint,
         transport=transport,
     )
@@ -216,6 +226,11 @@ def _job_params(func: Any) -> Any:
     help="First status poll delay (grows up to 60 s).",
 )
 @click.option("--keep-files", is_flag=True, help="Keep the uploaded input files at the provider.")
+@click.option(
+    "--keep-data",
+    is_flag=True,
+    help="Keep the job's working files (input parts, downloads) in $OMNIBATCH_HOME when it ends.",
+)
 def run_cmd(
     state: State,
     input_file: str,
@@ -227,6 +242,7 @@ def run_cmd(
     no_wait: bool,
     poll_interval: float | None,
     keep_files: bool,
+    keep_data: bool,
 ) -> int:
     """Run a whole job: validate, upload, create, wait, and write OUTPUT.
 
@@ -238,6 +254,7 @@ def run_cmd(
     With no provider configured, runs on an embedded emulator (fake answers).
     """
     state.accept_empty_ledger = new
+    state.keep_data = keep_data
     with _output_file(state, output) as out:
         return _run(
             state,
@@ -630,11 +647,14 @@ def _shown(output: str) -> str:
 def _results(state: State, ident: str, out: Path, output: str) -> int:
     runner = _runner(state)
     try:
+        embedded = state.ledger.find_job(ident)
+        if embedded is not None and embedded.embedded:
+            view = runner.view(embedded)
+            return _print_results(
+                state, _saved_results(view, out), out, output, view.status == "succeeded"
+            )
         resolved = _resolve(state, runner, ident)
-        if resolved.batch_id is None and resolved.view is not None and resolved.view.job.embedded:
-            summary = _saved_results(resolved.view, out)
-            ok = resolved.view.status == "succeeded"
-        elif resolved.batch_id is None:
+        if resolved.batch_id is None:
             assert resolved.view is not None
             with state.ledger.lock(resolved.view.job):
                 view, summary = runner.collect(
@@ -645,6 +665,10 @@ def _results(state: State, ident: str, out: Path, output: str) -> int:
             summary, ok = _batch_results(state, runner, resolved, out)
     finally:
         runner.close()
+    return _print_results(state, summary, out, output, ok)
+
+
+def _print_results(state: State, summary: Any, out: Path, output: str, ok: bool) -> int:
     if state.json:
         state.out.json({"output": str(out), "summary": vars(summary)})
     else:
@@ -833,7 +857,18 @@ def _short_path(path: str, width: int = 24) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1) :]
 
 
-@command(cli, "jobs")
+class _JobsGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@cli.group(
+    "jobs",
+    cls=_JobsGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@global_options
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -848,11 +883,20 @@ def _short_path(path: str, width: int = 24) -> str:
     type=click.Choice(JOB_STATUSES),
     help="Only jobs with this status (repeatable).",
 )
-def jobs_cmd(state: State, limit: int, statuses: tuple[str, ...]) -> int:
-    """List the jobs in the local ledger ($OMNIBATCH_HOME), newest first.
+@click.pass_context
+def jobs_group(ctx: click.Context, limit: int, statuses: tuple[str, ...]) -> int:
+    """List the jobs in the local ledger ($OMNIBATCH_HOME), newest first; remove old ones.
 
     --provider NAME and --status STATUS (repeatable) filter the list.
     """
+    if ctx.invoked_subcommand is not None:
+        return EXIT_OK
+    state = _state(ctx)
+    state.setup_logging()
+    return _list_jobs(state, limit, statuses)
+
+
+def _list_jobs(state: State, limit: int, statuses: tuple[str, ...]) -> int:
     from omnibatch.jobs import JobView
 
     ledger = state.ledger
@@ -887,4 +931,106 @@ def jobs_cmd(state: State, limit: int, statuses: tuple[str, ...]) -> int:
     state.out.table(("job", "provider", "status", "requests", "created", "input"), rows)
     if any(v.job.embedded for v in views):
         state.out.note("* ran on the embedded emulator (fake answers)")
+    return EXIT_OK
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_ENDED = ("succeeded", "failed", "expired", "cancelled", "abandoned")
+
+
+def _duration(value: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``2w``, ``45s``: seconds."""
+    number, unit = value[:-1], value[-1:].lower()
+    if unit not in _UNITS or not number.replace(".", "", 1).isdigit():
+        raise click.BadParameter(
+            f"{value!r} is not a duration such as 30d, 12h, 90m or 2w", param_hint="--older-than"
+        )
+    return float(number) * _UNITS[unit]
+
+
+def _forget(state: State, views: list[JobView], dry_run: bool, verb: str) -> None:
+    for view in views:
+        if not dry_run:
+            with state.ledger.lock(view.job):
+                state.ledger.delete_job(view.id)
+    if state.json:
+        state.out.json(
+            {
+                "dry_run": dry_run,
+                "removed": [] if dry_run else [v.id for v in views],
+                "would_remove": [v.id for v in views] if dry_run else [],
+            }
+        )
+        return
+    for view in views:
+        state.out.line(f"{'would remove' if dry_run else 'removed'} {view.id} ({view.status})")
+    if not views:
+        state.out.note(f"no jobs to {verb}")
+
+
+@command(jobs_group, "rm")
+@click.argument("idents", metavar="ID...", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Also remove jobs whose batches have not ended.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+def jobs_rm_cmd(state: State, idents: tuple[str, ...], force: bool, dry_run: bool) -> int:
+    """Remove jobs from the ledger, with their working files (nothing is sent to the provider).
+
+    A job whose batches are still running is kept unless --force: without its record, a resume
+    could no longer find its batches.
+    """
+    from omnibatch.jobs import JobView
+    from omnibatch.ledger import JobNotFoundError
+
+    ledger = state.ledger
+    views: list[JobView] = []
+    for ident in idents:
+        job = ledger.find_job(ident)
+        if job is None:
+            raise JobNotFoundError(f"no job {ident!r} in the ledger {ledger.path}")
+        view = JobView(job, tuple(ledger.parts(job.id)))
+        if not force and view.status not in _ENDED and job.phase != "done":
+            raise click.UsageError(
+                f"job {view.id} is {view.status}: its batches may still run at "
+                f"{job.provider}; cancel it first, or pass --force to forget it anyway"
+            )
+        views.append(view)
+    _forget(state, views, dry_run, "remove")
+    return EXIT_OK
+
+
+@command(jobs_group, "prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    default="30d",
+    show_default=True,
+    metavar="AGE",
+    help="Only jobs created longer ago than this (30d, 12h, 90m, 2w).",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(_ENDED),
+    help="Only jobs with this status (repeatable; default: every ended job).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+def jobs_prune_cmd(state: State, older_than: str, statuses: tuple[str, ...], dry_run: bool) -> int:
+    """Remove ended jobs older than AGE from the ledger, with their working files.
+
+    Jobs whose batches have not ended are never pruned (`omnibatch jobs rm --force` removes one).
+    """
+    from omnibatch.jobs import JobView
+
+    cutoff = time.time() - _duration(older_than)
+    wanted = set(statuses or _ENDED)
+    ledger = state.ledger
+    views = []
+    for job in ledger.list_jobs():
+        if job.created_at > cutoff:
+            continue
+        view = JobView(job, tuple(ledger.parts(job.id)))
+        if view.status in wanted:
+            views.append(view)
+    _forget(state, views, dry_run, "prune")
     return EXIT_OK
