@@ -382,10 +382,13 @@ def test_run_with_invalid_input_sends_nothing(
     env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
     source = tmp_path / "bad.jsonl"
     source.write_text('{"custom_id": "a", "method": "GET", "body": {"model": "m"}}\n')
+    files_before = len(emulator.input_files("job-"))
     proc = run_cli("run", str(source), "-o", "o.jsonl", env=env, cwd=tmp_path)
     assert proc.returncode == 1
     assert "line 1, field 'method': must be POST" in proc.stderr
-    assert emulator.batches(only_job_id(home)) == []
+    # Nothing sent, and no job left behind in the ledger.
+    assert len(emulator.input_files("job-")) == files_before
+    assert _json(run_cli("--json", "jobs", env=env, cwd=tmp_path))["jobs"] == []
 
 
 def test_convert_to_mistral(tmp_path: Path, home: Path) -> None:

@@ -171,7 +171,11 @@ def _job_line(view: JobView) -> str:
 
 
 def _batch_json(batch: Batch) -> dict[str, Any]:
-    return batch.model_dump(mode="json", exclude={"raw"})
+    from omnibatch.jobs.model import request_words
+
+    data = batch.model_dump(mode="json", exclude={"raw"})
+    data["request_counts"] = request_words(data["request_counts"])
+    return data
 
 
 # --- run / submit ---------------------------------------------------------------------------------
