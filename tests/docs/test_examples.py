@@ -119,3 +119,14 @@ def test_readme_test_command_is_what_ci_runs_and_leaves_out_the_example_plugin()
     # installing it here would list a fake provider in the user's `omnibatch providers`.
     assert "omnibatch-gateway" not in command and "omnibatch-gateway" not in ci
     assert '".[dev]"' in command
+
+
+def test_plugin_testing_fault_plan_example_runs() -> None:
+    """The one self-contained example of the plugin testing page. The others are fragments
+    (parsed above): the example plugin's contract test and dialect, which run with it in
+    tests/plugins/test_template.py, and a sketch of an adapter test that needs its fixtures."""
+    (code,) = [c for c in python_blocks("plugins/testing.md") if "FaultPlan(" in c]
+    namespace: dict[str, object] = {"__name__": "docs_example"}
+    exec(compile(code, "docs/plugins/testing.md", "exec"), namespace)
+    plan = namespace["plan"]
+    assert [rule.kind for rule in plan.rules] == ["503", "429"]  # type: ignore[attr-defined]
