@@ -4,6 +4,7 @@ job, its refused cancel, and splitting at the providers' own limits."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import orjson
 import pytest
 
 from omnibatch import (
+    Batch,
     BatchClient,
     BatchStatus,
     ConfigurationError,
@@ -25,6 +27,7 @@ from omnibatch_fireworks.dialect import FireworksDialect
 from omnibatch_together.adapter import TogetherAdapter
 from omnibatch_together.dialect import TogetherDialect
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "providers"
 CONFIG = EmulatorConfig(
     seed=3, validating_seconds=1.0, requests_per_second=1.0, finalizing_seconds=1.0
 )
@@ -172,11 +175,14 @@ def test_fireworks_resumes_an_expired_job(fireworks: tuple[BatchClient, Emulator
     expired = client.retrieve(first.id)
     assert expired.status is BatchStatus.EXPIRED and expired.request_counts.succeeded == 2
     kept = {r.custom_id for r in client.results(first.id) if r.ok}
-    second = client.create(
-        expired.input_file_ids[0],
-        model=expired.model,
-        options={"continued_from_job_name": first.id},
+    # The example of docs/providers/fireworks.md, as written.
+    (example,) = re.findall(
+        r"^```python\n(.*?)^```$", (DOCS / "fireworks.md").read_text(), re.M | re.S
     )
+    namespace: dict[str, object] = {"client": client, "job_id": first.id}
+    exec(compile(example, "docs/providers/fireworks.md", "exec"), namespace)
+    second = namespace["resumed"]
+    assert isinstance(second, Batch)
     assert second.raw["continuedFromJobName"] == f"accounts/acme/batchInferenceJobs/{first.id}"
     emulator.advance(100)
     done = client.retrieve(second.id)
