@@ -72,6 +72,7 @@ from omnibatch.adapter import CreateSpec, InputPart, InputRef, ProviderAdapter, 
 from omnibatch.config import (
     EMBEDDED_KEY_SOURCE,
     EMULATOR_KEY_SOURCE,
+    EMULATOR_URL_ENV,
     FileConfig,
     ProviderSettings,
     embedded_settings,
@@ -213,6 +214,12 @@ class JobRunner:
             return current  # same place: keep the full configured URL
         default_url = self._adapter_cls(job.provider).default_base_url
         if current is not None and not placeholder:
+            if current.emulated:  # never report an emulator for a job that ran elsewhere
+                raise ConfigurationError(
+                    f"job {job.id} ran on {job.base_url or default_url}, not on the emulator "
+                    f"{current.base_url} that ${EMULATOR_URL_ENV} names: unset it to reach the job",
+                    provider=job.provider,
+                )
             return replace(current, base_url=job.base_url or default_url)
         return ProviderSettings(
             provider=job.provider,
