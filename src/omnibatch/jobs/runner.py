@@ -109,7 +109,7 @@ from omnibatch.results import OutputSummary, PartResults, write_output
 if TYPE_CHECKING:
     from omnibatch.client import BatchClient
 
-__all__ = ["OPERATION_EXTENSION", "Checkpoint", "JobRunner"]
+__all__ = ["OPERATION_EXTENSION", "Checkpoint", "JobRunner", "purge_job_files"]
 
 log = logging.getLogger("omnibatch")
 
@@ -126,7 +126,8 @@ class JobRunner:
     ``transport`` replaces the network (an emulator's ``MockTransport`` in tests); ``poll`` and
     ``retry`` tune waiting and HTTP retries; ``clock`` and ``sleep`` drive the polling loop;
     ``checkpoint`` is called at each named step (a test hook); ``keep_files`` keeps the
-    uploaded inputs.
+    uploaded inputs at the provider; ``keep_data`` keeps the job's working files on disk
+    (otherwise only what a resume needs is kept, and nothing once the job is done).
     """
 
     def __init__(
@@ -141,6 +142,7 @@ class JobRunner:
         transport: httpx.BaseTransport | None = None,
         checkpoint: Checkpoint | None = None,
         keep_files: bool = False,
+        keep_data: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -150,6 +152,7 @@ class JobRunner:
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self.keep_files = keep_files
+        self.keep_data = keep_data
         self._clock = clock
         self._sleep = sleep
         self._checkpoint_hook = checkpoint
@@ -295,7 +298,7 @@ class JobRunner:
         if created:
             return self.view(job), False
         self.ledger.note(job.id, "resumed")
-        if output is not None:
+        if output is not None and job.phase != "done":  # a done job keeps the OUTPUT it wrote
             self.ledger.set_phase(job.id, job.phase, output_path=str(output))
         return self.view(job), True
 
@@ -306,6 +309,7 @@ class JobRunner:
                 try:
                     with self.ledger.lock(job):
                         self.ledger.set_phase(job.id, "abandoned")
+                        purge_job_files(job, keep_ids=False)  # nothing there can be used
                 except BatchStateError:
                     continue  # still running in another process
 
@@ -587,6 +591,9 @@ class JobRunner:
         )
         self.observer.message(f"created batch {batch.id} for {label}")
         self._checkpoint("created")
+        if not self.keep_data:
+            # The batch exists: its translated copy of the input is never needed again.
+            part.part_path.unlink(missing_ok=True)
 
     # --- 4. wait ----------------------------------------------------------------------------------
 
@@ -719,11 +726,39 @@ class JobRunner:
             self._delete_inputs(client, job)
         self.ledger.set_phase(job.id, "done", output_path=str(output), summary=vars(summary))
         self._checkpoint("done")
+        if not self.keep_data:
+            # OUTPUT holds the results. A provider's job keeps its ids files (bytes per
+            # request), so `omnibatch results` can rebuild OUTPUT from the provider's files;
+            # an embedded job's batches are gone, so nothing of it is useful.
+            purge_job_files(job, keep_ids=not job.embedded)
         return self.view(job.id), summary
 
     def rewrite(self, view: JobView, output: Path) -> OutputSummary | None:
-        """Write OUTPUT of a finished job again from the result files it downloaded, without
-        calling the provider. None when some are gone (then :meth:`collect` fetches them)."""
+        """Write OUTPUT of a finished job again without calling the provider: from the result
+        files it downloaded, or (once those were cleaned up) from the OUTPUT it wrote. None
+        when neither is left (then :meth:`collect` fetches the results again)."""
+        summary = self._rewrite_from_downloads(view, output)
+        if summary is None:
+            summary = self._copy_output(view, output)
+        if summary is not None:
+            self.ledger.note(view.job.id, "output-rewritten", output=str(output))
+        return summary
+
+    @staticmethod
+    def _copy_output(view: JobView, output: Path) -> OutputSummary | None:
+        job = view.job
+        saved = Path(job.output_path) if job.output_path else None
+        if saved is None or job.summary is None or not saved.is_file():
+            return None
+        if saved.resolve() != output.resolve():
+            with writing(output):
+                output.parent.mkdir(parents=True, exist_ok=True)
+                tmp = output.with_name(output.name + ".tmp")
+                shutil.copyfile(saved, tmp)
+                tmp.replace(output)
+        return OutputSummary(**dict(job.summary))
+
+    def _rewrite_from_downloads(self, view: JobView, output: Path) -> OutputSummary | None:
         job = view.job
         adapter = self._adapter_cls(job.provider)(api_key=None, base_url=job.base_url)
         parts: list[PartResults] = []
@@ -746,10 +781,9 @@ class JobRunner:
                     batch_status=status_of(part.status),
                 )
             )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        summary = write_output(parts, output)
-        self.ledger.note(job.id, "output-rewritten", output=str(output))
-        return summary
+        with writing(output):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            return write_output(parts, output)
 
     def _delete_inputs(self, client: BatchClient, job: JobRecord) -> None:
         if not client.adapter.capabilities.delete_files:
@@ -834,7 +868,14 @@ class JobRunner:
                     return RunResult(self.view(view.id), True, output, summary, rewritten=True)
             if resumed:
                 self.observer.message(f"resuming job {view.id} ({view.status})")
-            view = self.prepare(view, target)
+            try:
+                view = self.prepare(view, target)
+            except InputValidationError:
+                if not resumed and not view.parts:
+                    # Nothing was sent: an input that does not validate leaves no job behind.
+                    self.ledger.delete_job(view.id)
+                    self.current = None
+                raise
             if not view.created:
                 view = self.submit(view, target)
             if not wait:
@@ -845,3 +886,23 @@ class JobRunner:
                 return RunResult(view, resumed)
             view, summary = self.collect(view, output, target=target)
             return RunResult(view, resumed, output, summary)
+
+
+def purge_job_files(job: JobRecord, *, keep_ids: bool) -> None:
+    """Delete a job's working files: the translated input parts, uploads in flight, the
+    downloaded results, and (unless ``keep_ids``) the parts' custom id lists. The lock file
+    stays; the ledger keeps the job's record."""
+    root = job.workdir
+    for name in ("upload", "downloads"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    (root / "input-model.jsonl").unlink(missing_ok=True)
+    parts = root / "parts"
+    if not keep_ids:
+        shutil.rmtree(parts, ignore_errors=True)
+    elif parts.is_dir():
+        for path in parts.iterdir():
+            if path.suffix != ".ids":
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
