@@ -282,7 +282,8 @@ def test_stdin_input_resumes_by_content(
     first = run_cli("run", "-", "-o", "o.jsonl", env=env, cwd=tmp_path, stdin=data)
     second = run_cli("run", "-", "-o", "o.jsonl", env=env, cwd=tmp_path, stdin=data)
     assert first.returncode == second.returncode == 0, second.stderr
-    assert "finished at" in second.stdout  # the same job: found by content, written again
+    # The same job, found by content, its results written again.
+    assert "finished at" in second.stdout + second.stderr
     assert len(list((home / "stdin").iterdir())) == 1  # the rerun's copy was dropped
 
 
@@ -593,8 +594,10 @@ def test_a_finished_job_run_again_says_so(
 ) -> None:
     env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
     source = write_input(tmp_path / "in.jsonl", 3)
-    assert run_cli("run", str(source), "-o", "a.jsonl", env=env, cwd=tmp_path).returncode == 0
-    again = run_cli("run", str(source), "-o", "b.jsonl", env=env, cwd=tmp_path)
+    # --keep-data keeps the downloads that the rerun writes OUTPUT from.
+    first = run_cli("run", str(source), "-o", "a.jsonl", "--keep-data", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = run_cli("run", str(source), "-o", "b.jsonl", "--keep-data", env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     job = only_job_id(home)
     assert f"job {job} finished at " in again.stdout
