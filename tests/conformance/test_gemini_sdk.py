@@ -170,7 +170,8 @@ def test_wrong_key_is_the_sdk_s_client_error() -> None:
         sdk = genai.Client(api_key="wrong", http_options={"base_url": other.url("gemini")})
         with pytest.raises(errors.ClientError) as denied:
             sdk.batches.get(name="batches/x")
-        assert denied.value.code == 401 and denied.value.status == "UNAUTHENTICATED"
+        assert denied.value.code == 400 and denied.value.status == "INVALID_ARGUMENT"
+        assert "API_KEY_INVALID" in str(denied.value)
 
 
 def test_raw_answers_validate_against_the_sdk_models(

@@ -423,11 +423,7 @@ class OpenAIDialect(Dialect):
             "expired_at": unix_time(snap.expired_at),
             "cancelling_at": unix_time(snap.cancelling_at),
             "cancelled_at": unix_time(snap.cancelled_at),
-            "request_counts": {
-                "total": snap.total if validated else 0,
-                "completed": snap.succeeded,
-                "failed": snap.failed,
-            },
+            "request_counts": self._request_counts(snap, validated),
             "usage": {
                 "input_tokens": snap.prompt_tokens,
                 "input_tokens_details": {"cached_tokens": 0},
@@ -436,6 +432,22 @@ class OpenAIDialect(Dialect):
                 "total_tokens": snap.prompt_tokens + snap.completion_tokens,
             },
             "metadata": batch.metadata,
+        }
+
+    def _request_counts(self, snap: Snapshot, validated: bool) -> dict[str, int]:
+        if snap.phase in (Phase.CANCELLED, Phase.EXPIRED):
+            # Every request that never ran has a batch_cancelled / batch_expired line in the
+            # error file, so it counts as failed: completed + failed = total = the lines of
+            # both files, even for a batch cancelled while validating.
+            return {
+                "total": snap.total,
+                "completed": snap.succeeded,
+                "failed": snap.total - snap.succeeded,
+            }
+        return {
+            "total": snap.total if validated else 0,
+            "completed": snap.succeeded,
+            "failed": snap.failed,
         }
 
     def _write_results(self, engine: Engine, batch: SimBatch, snap: Snapshot) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from urllib.parse import parse_qsl, urlencode
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,10 @@ __all__ = ["DialectSpec", "Emulator", "Outcome", "default_dialect_classes"]
 DialectSpec = Mapping[str, type[Dialect]] | Iterable[type[Dialect] | Dialect]
 
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
+_SECRET_QUERY = frozenset({"key", "api_key", "api-key"})
 _HTTP_FAULTS = {"429": 429, "500": 500, "502": 502, "503": 503}
+#: Body cap of a request no dialect is mounted for (it is answered 404 anyway).
+_UNROUTED_BODY_LIMIT = 64 * 1024
 
 
 def default_dialect_classes() -> dict[str, type[Dialect]]:
@@ -44,6 +48,20 @@ class Outcome:
     response: httpx.Response | None
     fault: FaultDecision | None = None
     processed: bool = True
+
+
+def _redact_query(query: str, dialect: Dialect | None) -> str:
+    """``query`` with the values of credential parameters (``?key=`` ...) replaced."""
+    secret = _SECRET_QUERY
+    if dialect is not None and dialect.secret_query_params:
+        secret = secret | {p.lower() for p in dialect.secret_query_params}
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(name.lower() in secret for name, _ in pairs):
+        return query
+    return urlencode(
+        [(name, "<redacted>" if name.lower() in secret else value) for name, value in pairs],
+        safe="<>",
+    )
 
 
 class _TruncatedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
@@ -180,6 +198,62 @@ class Emulator:
             "retry-after-ms": str(max(0, round(wall * 1000))),
         }
 
+    def body_limit(self, request: httpx.Request) -> int:
+        """The largest body, in bytes, accepted for ``request``: its dialect's
+        :meth:`~Dialect.body_limit` for the route, lowered to ``config.max_body_bytes``."""
+        routed = self._route(request.url.path)
+        limit = (
+            routed[0].body_limit(request.method, routed[1])
+            if routed is not None
+            else _UNROUTED_BODY_LIMIT
+        )
+        cap = self.config.max_body_bytes
+        return limit if cap is None else min(limit, cap)
+
+    def preflight(self, request: httpx.Request, length: int | None) -> httpx.Response | None:
+        """The answer to ``request`` before its body is read (``None``: read the body, then
+        :meth:`dispatch`). ``request`` carries the method, URL and headers only; ``length``
+        is the declared ``Content-Length`` (``None`` when unknown, as with chunked bodies).
+        A missing or wrong key is refused here, whatever the dialect (see
+        :meth:`Dialect.preflight`), and so is a declared length over :meth:`body_limit`."""
+        routed = self._route(request.url.path)
+        if routed is None:
+            if length is not None and length > _UNROUTED_BODY_LIMIT:
+                early = Dialect.json_response(
+                    {"error": {"message": f"No emulator dialect is mounted at {request.url.path}"}},
+                    404,
+                )
+                self._record(request, None, early, None)
+                return early
+            return None
+        dialect, sub_path = routed
+        try:
+            with self.engine.lock:
+                early = dialect.preflight(self.engine, request, sub_path)
+        except HTTPErrorResponse as exc:
+            early = exc.response
+        if early is None and length is not None:
+            limit = self.body_limit(request)
+            if length > limit:
+                early = dialect.too_large(limit)
+        if early is not None:
+            self._record(request, dialect, early, None)
+        return early
+
+    def too_large(self, request: httpx.Request) -> httpx.Response:
+        """The 413 answer, in the dialect's shape, to a body over :meth:`body_limit` found
+        while reading it (a chunked body has no declared length)."""
+        limit = self.body_limit(request)
+        routed = self._route(request.url.path)
+        dialect = routed[0] if routed is not None else None
+        response = (
+            dialect.too_large(limit)
+            if dialect is not None
+            else Dialect.json_response({"error": {"message": "Request body too large"}}, 413)
+        )
+        self._record(request, dialect, response, None)
+        return response
+
     def dispatch(self, request: httpx.Request) -> Outcome:
         """Route ``request`` and apply the fault plan, without turning faults into
         exceptions (the HTTP server and :meth:`handle` do that, each their own way)."""
@@ -202,6 +276,11 @@ class Emulator:
             self._record(request, None, missing, None)
             return Outcome(missing, processed=False)
         dialect, sub_path = routed
+        limit = self.body_limit(request)
+        if len(request.content) > limit:
+            refused = dialect.too_large(limit)
+            self._record(request, dialect, refused, None)
+            return Outcome(refused, processed=False)
         plan = self.faults
         decision = plan.decide(request.method, path) if plan is not None else None
         if decision is not None and decision.when == "before":
@@ -249,6 +328,9 @@ class Emulator:
             k: ("<redacted>" if k.lower() in secret else v) for k, v in request.headers.items()
         }
         fault = None if decision is None else f"{decision.kind}:{decision.when}"
+        query = request.url.query.decode("ascii", errors="replace")
+        if query:
+            query = _redact_query(query, dialect)
         with self.engine.lock:
             if fault is not None:
                 self.engine.stats.faults[fault] += 1
@@ -256,7 +338,7 @@ class Emulator:
                 RequestRecord(
                     method=request.method,
                     path=request.url.path,
-                    query=request.url.query.decode("ascii", errors="replace"),
+                    query=query,
                     headers=headers,
                     dialect=dialect.name if dialect is not None else None,
                     status=response.status_code if response is not None else None,

@@ -91,6 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
+        # StreamRequestHandler applies ``timeout`` to the socket: a connection idle that
+        # long (between requests or inside one) is closed, freeing its thread.
+        self.timeout = self.server.emulator.config.idle_timeout
         super().setup()
         # Answers are written in one piece; without TCP_NODELAY a small answer can wait
         # for the client's delayed ACK (~40 ms per request).
@@ -109,44 +112,87 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request logging to stderr."""
 
-    def do_GET(self) -> None:
-        self._serve()
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler looks up ``do_<METHOD>`` and sends an HTML 501 page when it
+        # is missing; every method goes to the emulator, which answers in the dialect's shape.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
-    def do_POST(self) -> None:
-        self._serve()
+    def _declared_length(self) -> int | None:
+        """The declared ``Content-Length`` (``None`` for a chunked body); raises
+        ``ValueError`` when it is not a non-negative integer."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return None
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        if not raw.isdigit():
+            raise ValueError(f"invalid Content-Length {raw!r}")
+        return int(raw)
 
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def _read_body(self) -> bytes:
+    def _read_body(self, limit: int) -> bytes | None:
+        """The body, or ``None`` when it turns out larger than ``limit`` bytes (a chunked
+        body is read chunk by chunk and refused once it passes the limit). Raises
+        ``ValueError`` on malformed framing."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks = []
+            total = 0
             while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                size_line = self.rfile.readline(1025)
+                if not size_line.endswith(b"\n"):
+                    raise ValueError("chunk size line missing or too long")
+                digits = size_line.split(b";", 1)[0].strip() or b"0"
+                if len(digits) > 16:
+                    return None  # a chunk of 2**64 bytes or more
+                size = int(digits, 16)
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
                     break
-                chunks.append(self.rfile.read(size))
+                total += size
+                if total > limit:
+                    return None
+                chunks.append(self._read_exact(size))
                 self.rfile.readline(3)
             return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        length = self._declared_length() or 0
+        if length > limit:
+            return None
+        return self._read_exact(length) if length > 0 else b""
+
+    def _read_exact(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise ValueError("connection closed before the whole body arrived")
+        return data
 
     def _serve(self) -> None:
+        emulator = self.server.emulator
+        host = self.headers.get("Host") or f"{self.server.server_name}:{self.server.server_port}"
         try:
-            body = self._read_body()
+            head = httpx.Request(
+                self.command, f"http://{host}{self.path}", headers=list(self.headers.items())
+            )
+            length = self._declared_length()
+        except Exception:
+            self.close_connection = True
+            self._write(httpx.Response(400, content=b"bad request"))
+            return
+        # Credentials and the declared size are checked before a byte of the body is read;
+        # the unread body leaves the connection unusable, so it is closed after the answer.
+        early = emulator.preflight(head, length)
+        if early is not None:
+            self.close_connection = True
+            self._write(early)
+            return
+        try:
+            body = self._read_body(emulator.body_limit(head))
         except (ValueError, OSError):
             self.close_connection = True
             return
-        host = self.headers.get("Host") or f"{self.server.server_name}:{self.server.server_port}"
+        if body is None:
+            self.close_connection = True
+            self._write(emulator.too_large(head))
+            return
         try:
             request = httpx.Request(
                 self.command,
@@ -157,9 +203,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             self._write(httpx.Response(400, content=b"bad request"))
             return
-        outcome = self.server.emulator.dispatch(request)
+        outcome = emulator.dispatch(request)
         fault = outcome.fault
-        plan = self.server.emulator.faults
+        plan = emulator.faults
         try:
             if fault is not None and fault.kind == "reset":
                 self._reset()
@@ -199,6 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate is not None:
             cut = min(len(body) - 1, int(len(body) * truncate)) if body else 0
             body = body[: max(0, cut)]
+        if self.command == "HEAD":
+            body = b""  # the headers of the GET answer, without its body
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         self.wfile.write(data)
         self.wfile.flush()
