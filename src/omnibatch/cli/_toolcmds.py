@@ -308,6 +308,13 @@ class _ServeOutput(io.StringIO):
     metavar="FILE",
     help="A TOML fault plan.",
 )
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Keep files, batches and the clock in DIR, so a restart continues its batches "
+    "(default: in memory only).",
+)
 def serve_cmd(
     state: State,
     host: str,
@@ -317,6 +324,7 @@ def serve_cmd(
     seed: int | None,
     api_key: str | None,
     fault_config: str | None,
+    state_dir: str | None,
 ) -> int:
     """Serve the emulator over HTTP until Ctrl-C; prints each dialect's base URL."""
     from omnibatch._exceptions import ConfigurationError
@@ -325,7 +333,15 @@ def serve_cmd(
     state.add_secret(api_key)
     try:
         code: Any = run_server(
-            host, port, speed, fault_rate, seed, api_key, fault_config, out=_ServeOutput(state)
+            host,
+            port,
+            speed,
+            fault_rate,
+            seed,
+            api_key,
+            fault_config,
+            out=_ServeOutput(state),
+            state_dir=state_dir,
         )
     except UnsafeBindError as exc:
         raise ConfigurationError(str(exc)) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from urllib.parse import parse_qsl, urlencode
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from omnibatch.emulator.config import EmulatorConfig
 from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse
 from omnibatch.emulator.engine import Engine, RequestRecord, Snapshot, Stats
 from omnibatch.emulator.faults import FaultDecision, FaultPlan
+from omnibatch.emulator.state import StateDir
 
 __all__ = ["DialectSpec", "Emulator", "Outcome", "default_dialect_classes"]
 
@@ -96,6 +98,10 @@ class Emulator:
     an :class:`EmulatorConfig`. ``clock``: a :class:`ManualClock` for tests, default
     ``ScaledClock(config.speed)``.
 
+    ``state_dir``: a directory that keeps files, batches and the simulated time, saved
+    after every change and loaded at start, so a restarted emulator continues its batches
+    (without it, the state lives in memory and ends with the process).
+
     Use :meth:`transport` with ``httpx.Client``/``httpx.AsyncClient``, or
     :func:`omnibatch.emulator.serve` for a real HTTP server.
     """
@@ -105,6 +111,8 @@ class Emulator:
         dialects: DialectSpec | None = None,
         config: EmulatorConfig | None = None,
         clock: Clock | None = None,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config if config is not None else EmulatorConfig()
         self.clock: Clock = clock if clock is not None else ScaledClock(self.config.speed)
@@ -139,6 +147,28 @@ class Emulator:
             key=lambda pair: len(pair[0]),
             reverse=True,
         )
+        self.state: StateDir | None = None
+        self._saved_revision = -1
+        if state_dir is not None:
+            self.state = StateDir(state_dir)
+            self.state.load(self.engine)
+            self.save()
+
+    def save(self) -> None:
+        """Write the state to the state directory now (a no-op without one)."""
+        if self.state is None:
+            return
+        with self.engine.lock:
+            self.state.save(self.engine)
+            self._saved_revision = self.engine.revision
+
+    def _persist(self, method: str) -> None:
+        # Dialects may change a batch in place on any write; reads change state only
+        # through the engine (results written on first sight), which bumps the revision.
+        if self.state is not None and (
+            method not in ("GET", "HEAD") or self.engine.revision != self._saved_revision
+        ):
+            self.save()
 
     def __repr__(self) -> str:
         return f"Emulator(dialects={list(self.dialects)!r}, clock={self.clock!r})"
@@ -153,14 +183,19 @@ class Emulator:
     def advance(self, seconds: float) -> None:
         """Move simulated time forward by ``seconds``."""
         self.engine.advance(seconds)
+        self.save()
 
     def complete(self, batch_id: str) -> Snapshot:
         """Finish ``batch_id`` now (see :meth:`Engine.complete`)."""
-        return self.engine.complete(batch_id)
+        snap = self.engine.complete(batch_id)
+        self.save()
+        return snap
 
     def expire(self, batch_id: str) -> Snapshot:
         """Expire ``batch_id`` now (see :meth:`Engine.expire`)."""
-        return self.engine.expire(batch_id)
+        snap = self.engine.expire(batch_id)
+        self.save()
+        return snap
 
     def snapshot(self, batch_id: str) -> Snapshot:
         """The current provider-neutral state of ``batch_id``."""
@@ -293,6 +328,7 @@ class Emulator:
             self._record(request, dialect, early, decision)
             return Outcome(early, decision, processed=False)
         response = self._process(dialect, request, sub_path)
+        self._persist(request.method)
         if decision is not None:
             status = _HTTP_FAULTS.get(decision.kind)
             if status is not None:

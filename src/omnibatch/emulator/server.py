@@ -300,6 +300,7 @@ class EmulatorServer:
         self._httpd.server_close()
         self._httpd.drop_connections()
         self._thread.join(timeout=5)
+        self.emulator.save()  # the latest simulated time, for a state directory
 
     def __enter__(self) -> EmulatorServer:
         return self
@@ -349,6 +350,7 @@ def serve(
     clock: Clock | None = None,
     dialects: DialectSpec | None = None,
     emulator: Emulator | None = None,
+    state_dir: str | Path | None = None,
 ) -> EmulatorServer:
     """Start an emulator HTTP server in a background thread and return its handle.
 
@@ -356,17 +358,21 @@ def serve(
     simulated durations. ``fault_rate``/``seed``/``fault_config`` (a TOML file) build the
     fault plan unless ``faults`` is given. A host other than loopback is refused unless an
     ``api_key`` is set. Pass ``emulator`` to serve an existing instance (its own config,
-    clock and faults are kept).
+    clock and faults are kept). ``state_dir`` keeps files, batches and the clock on disk
+    (see :class:`Emulator`).
     """
     if emulator is None:
         if config is None:
             config = EmulatorConfig(speed=speed, seed=seed, api_key=api_key)
-        emulator = Emulator(dialects=dialects, config=config, clock=clock)
+        emulator = Emulator(dialects=dialects, config=config, clock=clock, state_dir=state_dir)
         plan = faults if faults is not None else _fault_plan(fault_rate, seed, fault_config)
         if plan is not None:
             emulator.faults = plan
-    elif faults is not None:
-        emulator.faults = faults
+    else:
+        if state_dir is not None:
+            raise ValueError("pass state_dir to the Emulator you serve, not to serve()")
+        if faults is not None:
+            emulator.faults = faults
     key = api_key if api_key is not None else emulator.config.api_key
     if not is_loopback(host) and not key:
         raise UnsafeBindError(
@@ -409,11 +415,15 @@ def run_server(
     *,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
+    state_dir: str | Path | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM (or until ``stop`` is set); the CLI's
     ``omnibatch emulator serve``. Prints ``<dialect> <base URL>`` per dialect once
-    listening. Returns the exit code (0)."""
-    server = serve(host, port, speed, fault_rate, seed, api_key, fault_config=fault_config)
+    listening. ``state_dir`` keeps the state on disk across restarts. Returns the exit
+    code (0)."""
+    server = serve(
+        host, port, speed, fault_rate, seed, api_key, fault_config=fault_config, state_dir=state_dir
+    )
     stream = out if out is not None else sys.stdout
     stop = stop if stop is not None else threading.Event()
     with server, _signals(stop):
