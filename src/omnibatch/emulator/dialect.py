@@ -139,8 +139,9 @@ class Dialect(ABC):
         """The answer to give before the request's body is read, or ``None`` to read it and
         call :meth:`handle`. ``request`` has the method, URL and headers but no body yet.
         The default refuses a missing or wrong key (:meth:`check_auth`), so no unauthenticated
-        client can make the server read a large body; override it for routes whose credential
-        is something else (an upload session URL)."""
+        client can make the server read a large body: a dialect that reads its key from
+        elsewhere than ``Authorization: Bearer`` overrides :meth:`check_auth`, and one with
+        routes whose credential is something else (an upload session URL) overrides this."""
         return self.check_auth(engine, request)
 
     def body_limit(self, method: str, path: str) -> int:
