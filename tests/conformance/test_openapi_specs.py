@@ -13,23 +13,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import schemathesis
 import yaml
-
-from omnibatch.emulator import Emulator, EmulatorConfig, EmulatorServer, ScaledClock, serve
-from omnibatch_mistral.dialect import MistralDialect
-from omnibatch_openai.dialect import OpenAIDialect
-from tests.conftest import shared_path
-
-schemathesis = pytest.importorskip("schemathesis")
-hypothesis = pytest.importorskip("hypothesis")
-
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+from tests.conftest import shared_path
+
+from omnibatch.emulator import Emulator, EmulatorConfig, EmulatorServer, ScaledClock, serve
+from omnibatch_mistral.dialect import MistralDialect
+from omnibatch_openai.dialect import OpenAIDialect
 
 KEY = "spec-key"
 EXAMPLES = 12  # per operation: the whole test stays within seconds
@@ -129,8 +127,6 @@ def served() -> Iterator[EmulatorServer]:
 def test_the_emulator_answers_as_the_official_spec_says(
     served: EmulatorServer, provider: str
 ) -> None:
-    from hypothesis import HealthCheck, Phase, given, settings
-
     schema = schemathesis.openapi.from_dict(_patched(provider))
     base_url = served.url(provider)
     failures: list[str] = []

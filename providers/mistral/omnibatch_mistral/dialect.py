@@ -263,7 +263,10 @@ class MistralDialect(Dialect):
                 raise self.validation_error(
                     [
                         _detail(
-                            "int_parsing", ["body", "expiry"], "Input should be a valid integer", raw
+                            "int_parsing",
+                            ["body", "expiry"],
+                            "Input should be a valid integer",
+                            raw,
                         )
                     ]
                 ) from None

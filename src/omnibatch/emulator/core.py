@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-from urllib.parse import parse_qsl, urlencode
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
@@ -252,6 +252,7 @@ class Emulator:
         A missing or wrong key is refused here, whatever the dialect (see
         :meth:`Dialect.preflight`), and so is a declared length over :meth:`body_limit`."""
         routed = self._route(request.url.path)
+        early: httpx.Response | None
         if routed is None:
             if length is not None and length > _UNROUTED_BODY_LIMIT:
                 early = Dialect.json_response(

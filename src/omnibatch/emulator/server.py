@@ -91,10 +91,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
-        # StreamRequestHandler applies ``timeout`` to the socket: a connection idle that
-        # long (between requests or inside one) is closed, freeing its thread.
-        self.timeout = self.server.emulator.config.idle_timeout
         super().setup()
+        # A connection idle this long (between requests or inside one) times out and is
+        # closed, which frees its thread.
+        self.connection.settimeout(self.server.emulator.config.idle_timeout)
         # Answers are written in one piece; without TCP_NODELAY a small answer can wait
         # for the client's delayed ACK (~40 ms per request).
         with suppress(OSError):

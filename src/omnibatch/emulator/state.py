@@ -75,7 +75,7 @@ class StateDir:
         if not state_file.exists():
             return False
         with state_file.open("rb") as src:
-            state = pickle.load(src)  # noqa: S301 - a directory this emulator wrote
+            state = pickle.load(src)
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise ValueError(
                 f"{state_file} was not written by this version of the omnibatch emulator; "
