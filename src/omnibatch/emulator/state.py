@@ -13,9 +13,8 @@ import os
 import pickle
 import tempfile
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from omnibatch.emulator.engine import Engine, SimBatch, StoredFile
 
@@ -23,17 +22,6 @@ __all__ = ["StateDir"]
 
 _FORMAT = 1
 _STATE = "state.pickle"
-
-
-@dataclass(slots=True)
-class _FileMeta:
-    id: str
-    purpose: str
-    filename: str
-    created_at: float
-    dialect: str
-    expires_at: float | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _blob_name(file_id: str) -> str:
@@ -75,27 +63,17 @@ class StateDir:
         if not state_file.exists():
             return False
         with state_file.open("rb") as src:
-            state = pickle.load(src)
+            state = pickle.load(src)  # trusted: a directory this emulator wrote (see above)
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise ValueError(
                 f"{state_file} was not written by this version of the omnibatch emulator; "
                 "point --state-dir at an empty directory"
             )
         files: dict[str, StoredFile] = {}
-        for meta in state["files"]:
+        for meta in state["files"]:  # StoredFile without its bytes, which are in files/
             blob = _blob_name(meta.id)
-            data = (self._files / blob).read_bytes()
+            files[meta.id] = replace(meta, data=(self._files / blob).read_bytes())
             self._saved_blobs.add(blob)
-            files[meta.id] = StoredFile(
-                id=meta.id,
-                data=data,
-                purpose=meta.purpose,
-                filename=meta.filename,
-                created_at=meta.created_at,
-                dialect=meta.dialect,
-                expires_at=meta.expires_at,
-                extra=meta.extra,
-            )
         batches: dict[str, SimBatch] = state["batches"]
         with engine.lock:
             engine.files = files
@@ -116,17 +94,7 @@ class StateDir:
             if blob not in self._saved_blobs:
                 _write_atomic(self._files / blob, stored.data)
                 self._saved_blobs.add(blob)
-            metas.append(
-                _FileMeta(
-                    id=stored.id,
-                    purpose=stored.purpose,
-                    filename=stored.filename,
-                    created_at=stored.created_at,
-                    dialect=stored.dialect,
-                    expires_at=stored.expires_at,
-                    extra=stored.extra,
-                )
-            )
+            metas.append(replace(stored, data=b""))
         state = {
             "format": _FORMAT,
             "now": engine.now(),
