@@ -187,3 +187,16 @@ def test_the_request_log_redacts_keys_in_the_query() -> None:
     (record,) = emulator.stats.requests
     assert "AIza-very-secret" not in record.query
     assert "key=<redacted>" in record.query and "pageSize=2" in record.query
+
+
+def test_a_small_refused_body_keeps_the_connection_usable(locked: EmulatorServer) -> None:
+    head = (
+        "POST /openai/v1/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
+        "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    ).encode()
+    follow = f"GET /openai/v1/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+    follow += "Connection: close\r\n\r\n"
+    # Both requests on one connection: the refused one's body is dropped, the next is served.
+    answer = _exchange(locked.port, head, follow.encode())
+    assert answer.count(b"HTTP/1.1 ") == 2
+    assert answer.startswith(b"HTTP/1.1 401") and b"HTTP/1.1 200" in answer

@@ -30,6 +30,8 @@ from omnibatch.emulator.faults import FaultPlan
 
 __all__ = ["EmulatorServer", "UnsafeBindError", "run_server", "serve"]
 
+#: A body refused before it was read is still read and dropped up to this size.
+_DRAIN_LIMIT = 256 * 1024
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 
 
@@ -159,6 +161,20 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self._read_exact(length) if length > 0 else b""
 
+    def _answer_unread(self, response: httpx.Response, length: int | None) -> None:
+        """Answer before the body was read. A small body is then read and dropped, so the
+        connection stays usable (and closing on unread bytes, which sends a TCP RST, cannot
+        destroy the answer before the client reads it); a large or chunked one is left
+        unread and the connection closed."""
+        if length is None or length > _DRAIN_LIMIT:
+            self.close_connection = True
+        try:
+            self._write(response)
+            if not self.close_connection and length:
+                self._read_exact(length)
+        except (ValueError, OSError):
+            self.close_connection = True
+
     def _read_exact(self, size: int) -> bytes:
         data = self.rfile.read(size)
         if len(data) < size:
@@ -177,12 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._write(httpx.Response(400, content=b"bad request"))
             return
-        # Credentials and the declared size are checked before a byte of the body is read;
-        # the unread body leaves the connection unusable, so it is closed after the answer.
+        # Credentials and the declared size are checked before a byte of the body is read.
         early = emulator.preflight(head, length)
         if early is not None:
-            self.close_connection = True
-            self._write(early)
+            self._answer_unread(early, length)
             return
         try:
             body = self._read_body(emulator.body_limit(head))
