@@ -191,9 +191,9 @@ def test_the_request_log_redacts_keys_in_the_query() -> None:
 
 def test_a_small_refused_body_keeps_the_connection_usable(locked: EmulatorServer) -> None:
     head = (
-        "POST /openai/v1/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
-        "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-    ).encode()
+        b"POST /openai/v1/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    )
     follow = f"GET /openai/v1/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
     follow += "Connection: close\r\n\r\n"
     # Both requests on one connection: the refused one's body is dropped, the next is served.
