@@ -149,8 +149,10 @@ def test_dataset_flows(client: Fireworks, server: EmulatorServer, tmp_path: Path
     client.datasets.delete("direct-upload")
     with pytest.raises(NotFoundError):
         client.datasets.get("direct-upload")
-    other = Fireworks(api_key="k", account_id="someone-else", base_url=client.base_url)
-    with pytest.raises(NotFoundError):
+    with (
+        Fireworks(api_key="k", account_id="someone-else", base_url=client.base_url) as other,
+        pytest.raises(NotFoundError),
+    ):
         other.datasets.get("signed-upload")  # datasets are the account's own
 
 
@@ -269,5 +271,6 @@ def test_the_sdk_against_the_omnibatch_emulator_serve_command(tmp_path: Path) ->
         assert job.state == "JOB_STATE_COMPLETED" and job.output_dataset_id
         files = download(client, job.output_dataset_id.rsplit("/", 1)[-1])
         assert len(files["results.jsonl"]) == 3
+        client.close()
     finally:
         served.stop()

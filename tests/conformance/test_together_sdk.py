@@ -299,5 +299,6 @@ def test_the_sdk_against_the_omnibatch_emulator_serve_command(tmp_path: Path) ->
             job = client.batches.retrieve(str(created.job.id))
         assert job.status == "COMPLETED" and job.output_file_id
         assert len(client.files.content(job.output_file_id).read().splitlines()) == 3
+        client.close()
     finally:
         served.stop()

@@ -99,6 +99,18 @@ class FireworksDialect(Dialect):
 
     # -- routing ------------------------------------------------------------------------
 
+    def preflight(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response | None:
+        # Signed URLs carry no key: their signature is checked in handle.
+        if _SIGNED.match(path.rstrip("/")):
+            return None
+        return super().preflight(engine, request, path)
+
+    def body_limit(self, method: str, path: str) -> int:
+        path = path.rstrip("/")
+        if (method == "PUT" and _SIGNED.match(path)) or path.endswith(":upload"):
+            return self.max_upload_bytes
+        return super().body_limit(method, path)
+
     def handle(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response:
         method = request.method
         path = path.rstrip("/") or "/"

@@ -86,6 +86,17 @@ class TogetherDialect(Dialect):
 
     # -- routing ------------------------------------------------------------------------
 
+    def preflight(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response | None:
+        # The pre-signed upload URL carries no key: its signature is checked in handle.
+        if request.method == "PUT" and _UPLOAD.match(path.rstrip("/")):
+            return None
+        return super().preflight(engine, request, path)
+
+    def body_limit(self, method: str, path: str) -> int:
+        if method == "PUT" and _UPLOAD.match(path.rstrip("/")):
+            return self.max_upload_bytes
+        return super().body_limit(method, path)
+
     def handle(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response:
         method = request.method
         path = path.rstrip("/") or "/"
