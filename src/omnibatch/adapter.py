@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from omnibatch._answers import chat_answer
 from omnibatch._exceptions import UnsupportedOperationError
 from omnibatch._status import BatchStatus, normalize_status
 from omnibatch.flows import Flow, HttpRequest, HttpResponse
@@ -260,6 +261,18 @@ class ProviderAdapter(ABC):
         results spends most of its time here, so adapters override it with plain dict work
         (same output; raise ``KeyError``/``TypeError``/``ValueError`` on a malformed record)."""
         return self.parse_result_line(record, source).to_output_line()
+
+    def read_answer(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The answer in a succeeded request's response body, read into the fields every
+        result carries: ``text`` (or ``embedding``), ``finish_reason`` (normalized),
+        ``provider_finish_reason``, ``tool_calls`` (OpenAI's shape), ``usage`` (``input_tokens``,
+        ``output_tokens``, ``cached_input_tokens``, ``reasoning_tokens``) and ``model``.
+
+        The default reads OpenAI's shapes (chat completions, completions, embeddings lists,
+        Responses), which OpenAI-compatible providers answer with; a provider whose bodies
+        differ overrides it (see :mod:`omnibatch.plugin`'s ``messages_answer`` and
+        ``candidates_answer``). Called once per result line: plain dict work, no models."""
+        return chat_answer(body)
 
     @abstractmethod
     def parse_batch(self, raw: Mapping[str, Any]) -> Batch:

@@ -39,6 +39,7 @@ from omnibatch.models import Batch, BatchResult, Page
 
 if TYPE_CHECKING:  # imported when used: they are not needed to create a client
     from omnibatch.pipeline import InputSource, PreparedInput
+    from omnibatch.results import OutputSummary
 
 __all__ = ["AsyncBatchClient", "BatchClient", "ResultSet", "make_adapter"]
 
@@ -115,6 +116,42 @@ class ResultSet:
     def by_custom_id(self) -> dict[str, BatchResult]:
         """All results in a dict (convenient for small batches)."""
         return {result.custom_id: result for result in self}
+
+    def write(
+        self,
+        path: str | Path,
+        *,
+        format: str = "omnibatch",
+    ) -> OutputSummary:
+        """Write every result to ``path``, a line each, in the order the provider's files give
+        them: the normalized lines (``format="omnibatch"``, what ``omnibatch run`` writes), or
+        OpenAI's batch output file (``format="openai"``) with every answer as a
+        ``chat.completion`` (or embeddings list) body."""
+        import orjson
+
+        from omnibatch._answers import OUTPUT_FORMATS, openai_line
+        from omnibatch.results import OutputSummary
+
+        if format not in OUTPUT_FORMATS:
+            raise ConfigurationError(
+                f"unknown output format {format!r}: use one of {', '.join(OUTPUT_FORMATS)}"
+            )
+        created = int(time.time())
+        summary = OutputSummary()
+        out = Path(path)
+        tmp = out.with_name(out.name + ".tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                for result in self:
+                    summary.count(result)
+                    line = result.to_output_line()
+                    if format == "openai":
+                        line = openai_line(line, created)
+                    fh.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return summary
 
 
 class _BaseBatchClient:

@@ -993,11 +993,17 @@ class JobRunner:
     # --- 5. collect -------------------------------------------------------------------------------
 
     def collect(
-        self, view: JobView, output: Path, *, target: Target | None = None
+        self,
+        view: JobView,
+        output: Path,
+        *,
+        target: Target | None = None,
+        format: str = "omnibatch",
     ) -> tuple[JobView, OutputSummary]:
         """Download every part's results and write OUTPUT: one line per input custom id, in
-        input order (see :func:`~omnibatch.results.write_output` for big parts). Then delete
-        the uploaded input files (unless ``keep_files``)."""
+        input order (see :func:`~omnibatch.results.write_output` for big parts), normalized
+        or (``format="openai"``) as OpenAI's batch output file. Then delete the uploaded input
+        files (unless ``keep_files``)."""
         job = view.job
         if not view.ended:
             raise BatchStateError(
@@ -1037,7 +1043,7 @@ class JobRunner:
             )
         self._checkpoint("before-output")
         output.parent.mkdir(parents=True, exist_ok=True)
-        summary = write_output(parts, output)
+        summary = write_output(parts, output, output_format=format)
         self._checkpoint("output-written")
         if not self.keep_files:
             self._delete_inputs(client, job)
@@ -1095,9 +1101,10 @@ class JobRunner:
         *,
         new: bool = False,
         wait: bool = True,
+        format: str = "omnibatch",
     ) -> RunResult:
         """The whole job: open (or resume), prepare, submit, and unless ``wait`` is False, wait
-        and collect into ``output``."""
+        and collect into ``output`` (in ``format``: ``omnibatch`` or ``openai``)."""
         view, resumed = self.open(input_path, target, options, new=new, output=output)
         self.current = view
         with self.ledger.lock(view.job):
@@ -1113,7 +1120,7 @@ class JobRunner:
                 view = self.wait(view, target=target)
             if output is None:
                 return RunResult(view, resumed)
-            view, summary = self.collect(view, output, target=target)
+            view, summary = self.collect(view, output, target=target, format=format)
             return RunResult(view, resumed, output, summary)
 
 

@@ -14,6 +14,8 @@ Groups:
     adapter           ``ProviderAdapter`` and the values its methods take and return.
     flows             the sans-I/O effects a flow yields and receives.
     models            the normalized values adapters build (``Batch``, ``BatchResult``, ...).
+    answers           the readers of response bodies (``chat_answer``, ``messages_answer``,
+                      ``candidates_answer``) behind ``ProviderAdapter.read_answer``.
     errors            the exceptions adapters may raise.
     checks            ``check_adapter_class``, the registry's own validation.
     emulator dialect  the base class and helpers for serving the provider in the emulator.
@@ -26,10 +28,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.1"
 """``MAJOR.MINOR``: MINOR grows when names are added, MAJOR when anything else changes."""
 
 if TYPE_CHECKING:
+    from omnibatch._answers import candidates_answer, chat_answer, messages_answer
     from omnibatch._exceptions import (
         BatchError,
         ConfigurationError,
@@ -118,6 +121,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "to_datetime",
     ),
     "omnibatch._status": ("BatchStatus", "UnknownStatusWarning"),
+    "omnibatch._answers": ("candidates_answer", "chat_answer", "messages_answer"),
     "omnibatch._exceptions": (
         "BatchError",
         "ConfigurationError",
@@ -195,11 +199,14 @@ __all__ = [
     "Usage",
     "ValidationIssue",
     "answer_for",
+    "candidates_answer",
+    "chat_answer",
     "chat_completion_body",
     "check_adapter_class",
     "content_response",
     "embedding_body",
     "hookimpl",
+    "messages_answer",
     "no_io",
     "parse_multipart",
     "query",

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from omnibatch import BatchStatus, ProviderResponseError, ResultStatus
+from omnibatch._answers import normalize_line
 from omnibatch._lifecycle import FetchedSource
 from omnibatch.adapter import ResultSource
-from omnibatch.results import iter_batch_results
+from omnibatch.results import complete_result, iter_batch_results
 from omnibatch_mistral.adapter import MistralAdapter
 from omnibatch_openai.adapter import OpenAIAdapter
 
@@ -163,7 +164,7 @@ def test_odd_but_valid_failure_lines_parse(adapter: OpenAIAdapter | MistralAdapt
     text_body = {"custom_id": "b", "response": {"status_code": 502, "body": "Bad Gateway"}}
     for record in (numeric, text_body):
         parsed = adapter.parse_result_line(record, OUTPUT)
-        line = adapter.output_line(record, OUTPUT)
+        line = normalize_line(adapter.output_line(record, OUTPUT), adapter.read_answer)
         assert parsed.status is ResultStatus.ERRORED and parsed.error is not None
-        assert line == parsed.to_output_line()
+        assert line == complete_result(parsed, adapter.read_answer).to_output_line()
     assert adapter.parse_result_line(numeric, OUTPUT).error.code == "500"  # type: ignore[union-attr]

@@ -39,6 +39,7 @@ from omnibatch.models import (
     Usage,
     to_datetime,
 )
+from omnibatch.plugin import messages_answer
 from omnibatch_anthropic.translate import chat_to_params
 
 __all__ = [
@@ -316,6 +317,10 @@ class AnthropicAdapter(ProviderAdapter):
             cancel_requested_at=to_datetime(raw.get("cancel_initiated_at")),
             raw=dict(raw),
         )
+
+    def read_answer(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        # A succeeded result's body is an Anthropic ``message``.
+        return messages_answer(body)
 
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
         custom_id = record["custom_id"]

@@ -46,6 +46,7 @@ from omnibatch.models import (
     Usage,
     to_datetime,
 )
+from omnibatch.plugin import candidates_answer
 from omnibatch_gemini.translate import chat_to_request
 
 __all__ = [
@@ -512,6 +513,10 @@ class GeminiAdapter(ProviderAdapter):
             else (),
             raw=dict(raw),
         )
+
+    def read_answer(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        # A succeeded result's body is a ``GenerateContentResponse`` (or an embedding).
+        return candidates_answer(body)
 
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
         md = record.get("metadata")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from omnibatch._answers import OUTPUT_FORMATS
 from omnibatch.cli._app import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, State, cli, command
 from omnibatch.cli._output import fmt_counts, fmt_time
 
@@ -168,6 +169,15 @@ def _job_params(func: Any) -> Any:
     help="Where to write one result line per input request.",
 )
 @_job_params
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="omnibatch",
+    show_default=True,
+    help="OUTPUT's lines: normalized (the same fields on every provider), or OpenAI's batch "
+    "output file with every answer as a chat.completion.",
+)
 @click.option("--no-wait", is_flag=True, help="Submit and return; run again later to collect.")
 @click.option(
     "--poll-interval",
@@ -184,6 +194,7 @@ def run_cmd(
     max_requests_per_batch: int | None,
     metadata: tuple[str, ...],
     new: bool,
+    output_format: str,
     no_wait: bool,
     poll_interval: float | None,
     keep_files: bool,
@@ -209,7 +220,13 @@ def run_cmd(
         path, spooled = _input_path(state, input_file)
         try:
             result = runner.run(
-                path, Path(output).absolute(), target, options, new=new, wait=not no_wait
+                path,
+                Path(output).absolute(),
+                target,
+                options,
+                new=new,
+                wait=not no_wait,
+                format=output_format,
             )
         except KeyboardInterrupt:
             return _interrupted(state, runner.current, target.embedded)
@@ -524,7 +541,16 @@ def _wait_batch(
     type=click.Path(dir_okay=False),
     help="Where to write one result line per request.",
 )
-def results_cmd(state: State, ident: str, output: str) -> int:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="omnibatch",
+    show_default=True,
+    help="OUTPUT's lines: normalized (the same fields on every provider), or OpenAI's batch "
+    "output file with every answer as a chat.completion.",
+)
+def results_cmd(state: State, ident: str, output: str, output_format: str) -> int:
     """Download the results of an ended job (or provider batch) into OUTPUT."""
     runner = _runner(state)
     out = Path(output).absolute()
@@ -533,10 +559,12 @@ def results_cmd(state: State, ident: str, output: str) -> int:
         if resolved.batch_id is None:
             assert resolved.view is not None
             with state.ledger.lock(resolved.view.job):
-                view, summary = runner.collect(runner.view(resolved.view.id), out)
+                view, summary = runner.collect(
+                    runner.view(resolved.view.id), out, format=output_format
+                )
             ok = view.status == "succeeded"
         else:
-            summary, ok = _batch_results(state, runner, resolved, out)
+            summary, ok = _batch_results(state, runner, resolved, out, output_format)
     finally:
         runner.close()
     if state.json:
@@ -550,14 +578,12 @@ def results_cmd(state: State, ident: str, output: str) -> int:
 
 
 def _batch_results(
-    state: State, runner: JobRunner, resolved: _Resolved, out: Path
+    state: State, runner: JobRunner, resolved: _Resolved, out: Path, output_format: str
 ) -> tuple[Any, bool]:
     """Results of one provider batch: in input order when the ledger knows its part (see
     :func:`omnibatch.results.write_output` for big parts), else in the order of the provider's
     files."""
-    import orjson
-
-    from omnibatch.results import OutputSummary, PartResults, write_output
+    from omnibatch.results import PartResults, write_output
 
     assert resolved.target is not None and resolved.batch_id is not None
     client = _batch_client(state, runner, resolved.target)
@@ -572,15 +598,8 @@ def _batch_results(
             results.sources,
             batch_status=results.batch.status,
         )
-        return write_output([part], out), ok
-    summary = OutputSummary()
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        for result in results:
-            summary.count(result)
-            fh.write(orjson.dumps(result.to_output_line()) + b"\n")
-    tmp.replace(out)
-    return summary, ok
+        return write_output([part], out, output_format=output_format), ok
+    return results.write(out, format=output_format), ok
 
 
 @command(cli, "cancel")
