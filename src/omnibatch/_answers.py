@@ -414,6 +414,20 @@ _KIND_HTTP = {
     504: "timeout",
     529: "overloaded",
 }
+# Gemini's per-request errors carry google.rpc codes (always below 100, never HTTP statuses).
+_KIND_RPC = {
+    1: "cancelled",
+    3: "invalid_request",
+    4: "timeout",
+    5: "not_found",
+    7: "permission",
+    8: "rate_limit",
+    9: "invalid_request",
+    11: "invalid_request",
+    13: "server_error",
+    14: "overloaded",
+    16: "authentication",
+}
 _kinds: dict[tuple[Any, Any, Any], str] = {}
 
 
@@ -429,22 +443,33 @@ def _kind(status: Any, code: Any, type_: Any) -> str:
         kind = next((k for word, k in _KIND_WORDS if word in words), "")
         if not kind:
             number = words.strip().removeprefix("http_")
-            kind = _KIND_HTTP.get(int(number), "other") if number.isdigit() else "other"
+            value = int(number) if number.isdigit() else -1
+            kind = (_KIND_HTTP if value >= 100 else _KIND_RPC).get(value, "other")
         if len(_kinds) < 4096:
             _kinds[key] = kind
     return kind
 
 
-def error_fields(status: str, error: Any) -> dict[str, Any]:
+def error_fields(status: str, error: Any, body: Any = None) -> dict[str, Any]:
     """A line's error as every provider's carries it: ``kind`` (one of :data:`ERROR_KINDS`),
-    ``message`` and ``code`` (the provider's, or ours such as ``missing_result``)."""
+    ``message`` and ``code`` (the provider's; where the line has none, the error body's code
+    or type, else the kind). ``body`` is the error response's body, when there is one."""
     if error.__class__ is not dict:
-        return {"kind": _kind(status, None, None), "message": str(error), "code": None}
+        error = {"message": str(error)}
     code = error.get("code")
+    type_ = error.get("type")
+    kind = error.get("kind") or _kind(status, code, type_)
+    if code is None or kind == "other":
+        detail = body.get("error", body) if body.__class__ is dict else None
+        if detail.__class__ is dict:
+            hint = detail.get("code") or detail.get("type") or detail.get("status")
+            if kind == "other" and hint is not None:
+                kind = _kind(status, hint, None)
+            code = code if code is not None else hint
     return {
-        "kind": error.get("kind") or _kind(status, code, error.get("type")),
+        "kind": kind,
         "message": str(error.get("message") or code or "error"),
-        "code": code if code is None or code.__class__ is str else str(code),
+        "code": kind if code is None else code if code.__class__ is str else str(code),
     }
 
 
@@ -462,7 +487,7 @@ def normalize_line(line: Mapping[str, Any], read: AnswerReader) -> dict[str, Any
     out = {"custom_id": line["custom_id"], "status": status}
     out.update(answer)
     error = line.get("error")
-    out["error"] = None if status == "succeeded" else error_fields(status, error or "unknown")
+    out["error"] = None if status == "succeeded" else error_fields(status, error or "unknown", body)
     out["response"] = body
     return out
 

@@ -235,7 +235,7 @@ class BatchResult(BaseModel):
             line["error"] = None
         else:
             error = self.error.model_dump() if self.error else {"message": "unknown"}
-            line["error"] = error_fields(self.status.value, error)
+            line["error"] = error_fields(self.status.value, error, self.response)
         line["response"] = self.response
         return line
 
