@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from omnibatch import _answers
 from omnibatch._answers import chat_answer
 from omnibatch._exceptions import UnsupportedOperationError
 from omnibatch._status import BatchStatus, normalize_status
@@ -317,6 +318,9 @@ class ProviderAdapter(ABC):
                 response.text[:500] or f"HTTP {response.status_code}", None, request_id
             )
         return ErrorInfo(*_dig_error(body), request_id=request_id)
+
+
+_answers._default_reader = ProviderAdapter.read_answer  # its lines take the quick path
 
 
 def _dig_error(body: Any) -> tuple[str, str | None]:

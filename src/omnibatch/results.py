@@ -30,6 +30,7 @@ from omnibatch._answers import (
     OUTPUT_FORMATS,
     AnswerReader,
     error_fields,
+    line_normalizer,
     normalize_line,
     openai_line,
 )
@@ -347,6 +348,7 @@ class _Lines:
     def __init__(self, part: PartResults, output_format: str = "omnibatch") -> None:
         self.part = part
         self.read: AnswerReader = part.adapter.read_answer
+        self.normalize = line_normalizer(self.read)
         created = int(time.time())
         self.shape: Callable[[dict[str, Any]], dict[str, Any]] | None = (
             (lambda line: openai_line(line, created)) if output_format == "openai" else None
@@ -375,8 +377,7 @@ class _Lines:
         part = self.part
         adapter = part.adapter
         convert = adapter.output_line
-        normalize = normalize_line
-        read = self.read
+        normalize = self.normalize
         shape = self.shape
         loads = orjson.loads
         dumps = orjson.dumps
@@ -388,7 +389,7 @@ class _Lines:
             if fetched.path is None:
                 for number, record in _raw_records(adapter, fetched):
                     try:
-                        line = normalize(convert(record, source), read)
+                        line = normalize(convert(record, source))
                         custom_id, code = line["custom_id"], codes[line["status"]]
                         if shape is not None:
                             line = shape(line)
@@ -404,7 +405,7 @@ class _Lines:
                         if record.__class__ is not dict:
                             kind = type(record).__name__
                             raise TypeError(f"a result line must be a JSON object, got {kind}")
-                        line = normalize(convert(record, source), read)
+                        line = normalize(convert(record, source))
                         custom_id, code = line["custom_id"], codes[line["status"]]
                         if shape is not None:
                             line = shape(line)
@@ -537,8 +538,7 @@ def _write_results(lines: _Lines, out: IO[bytes], store: BucketStore) -> list[in
     part = lines.part
     adapter = part.adapter
     convert = adapter.output_line
-    normalize = normalize_line
-    read = lines.read
+    normalize = lines.normalize
     shape = lines.shape
     loads = orjson.loads
     dumps = orjson.dumps
@@ -561,7 +561,7 @@ def _write_results(lines: _Lines, out: IO[bytes], store: BucketStore) -> list[in
                     if record.__class__ is not dict:
                         kind = type(record).__name__
                         raise TypeError(f"a result line must be a JSON object, got {kind}")
-                    line = normalize(convert(record, source), read)
+                    line = normalize(convert(record, source))
                     custom_id: str = line["custom_id"]
                     code = codes[line["status"]]
                     if shape is not None:

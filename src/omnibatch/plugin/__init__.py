@@ -43,8 +43,8 @@ PLUGIN_API_VERSION = "1.3"
 """``MAJOR.MINOR``: MINOR grows when names are added, MAJOR when anything else changes."""
 
 if TYPE_CHECKING:
-    from omnibatch._answers import candidates_answer, chat_answer, messages_answer
     from omnibatch._adapters import invalid_request, json_object, request_issues
+    from omnibatch._answers import candidates_answer, chat_answer, messages_answer
     from omnibatch._exceptions import (
         BatchError,
         BatchStateError,
