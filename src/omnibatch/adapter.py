@@ -151,6 +151,7 @@ class ProviderAdapter(ABC):
             that ``status_map`` covers them all.
         endpoints: the request URLs the provider's batch API accepts.
         limits, capabilities: see :class:`ProviderLimits` and :class:`Capabilities`.
+        price_provider: the provider's id in genai-prices' data, when it is not ``name``.
     """
 
     name: ClassVar[str]
@@ -165,6 +166,8 @@ class ProviderAdapter(ABC):
     limits: ClassVar[ProviderLimits] = ProviderLimits()
     capabilities: ClassVar[Capabilities] = Capabilities()
     requires_api_key: ClassVar[bool] = True
+    price_provider: ClassVar[str | None] = None
+    """The provider's id in genai-prices' data (None: ``name``), for model checks and cost."""
 
     def __init__(
         self,

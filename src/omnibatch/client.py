@@ -214,7 +214,7 @@ class _BaseBatchClient:
         from omnibatch.pipeline import prepare_input
 
         self._prepared += 1
-        return prepare_input(
+        prepared = prepare_input(
             source,
             self.adapter,
             self.workdir / f"input-{self._prepared:04d}",
@@ -224,6 +224,9 @@ class _BaseBatchClient:
             max_bytes=max_bytes,
             split=split,
         )
+        for warning in prepared.warnings:  # a model the provider does not list
+            log.warning("%s", warning)
+        return prepared
 
     def _spec(
         self,

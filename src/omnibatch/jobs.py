@@ -414,14 +414,17 @@ def hash_file(path: Path) -> str:
 
 
 def job_key(input_hash: str, target: Target, options: JobOptions) -> str:
-    """A job's identity: same input bytes, provider, endpoint and options = same job."""
-    identity = {
+    """A job's identity: same input bytes, provider, endpoint, options and provider settings
+    (the model map and every other setting that changes what is sent) = same job."""
+    identity: dict[str, Any] = {
         "v": 1,
         "input": input_hash,
         "provider": target.provider,
         "base_url": safe_url(target.base_url),
         "options": options.as_dict(),
     }
+    if target.options:  # absent when empty: the jobs recorded before keep their keys
+        identity["settings"] = dict(target.options)
     return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -475,6 +478,8 @@ class JobRunner:
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self.keep_files = keep_files
+        self.strict = False
+        """Refuse an input whose models do not look like the provider's (``--strict``)."""
         self._clock = clock
         self._sleep = sleep
         self._crash = crash if crash is not None else CrashPlan.from_env()
@@ -687,6 +692,7 @@ class JobRunner:
                 model=options.model,
                 max_requests=options.max_requests_per_batch,
                 split=True,
+                strict=self.strict,
             )
         except InputValidationError as exc:
             # Name the user's file, not the copy with the model replaced.
@@ -712,6 +718,8 @@ class JobRunner:
             )
             for p in prepared.parts
         ]
+        for warning in prepared.warnings:
+            self.observer.message(f"warning: {job.input_path}: {warning}")
         self.ledger.add_parts(job.id, new_parts, prepared.total)
         self.observer.message(f"prepared {prepared.total} request(s) in {len(new_parts)} batch(es)")
         self._checkpoint("prepared")

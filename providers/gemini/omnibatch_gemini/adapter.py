@@ -201,6 +201,7 @@ class GeminiAdapter(ProviderAdapter):
     status_map: ClassVar[Mapping[str, BatchStatus]] = GEMINI_STATUSES
     documented_statuses: ClassVar[frozenset[str]] = DOCUMENTED_STATUSES
     endpoints: ClassVar[frozenset[str]] = frozenset({"/v1/chat/completions"})
+    price_provider: ClassVar[str | None] = "google"
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_bytes=2 * 1024 * 1024 * 1024)
     capabilities: ClassVar[Capabilities] = Capabilities(
         metadata=False,

@@ -151,6 +151,12 @@ def _job_params(func: Any) -> Any:
         click.option(
             "--new", is_flag=True, help="Start a new job even if the same one was run before."
         ),
+        click.option(
+            "--strict",
+            is_flag=True,
+            help="Refuse (exit 1, nothing sent) when a request's model does not look like the "
+            "provider's; without it, a warning names the line and the model map to add.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -194,6 +200,7 @@ def run_cmd(
     max_requests_per_batch: int | None,
     metadata: tuple[str, ...],
     new: bool,
+    strict: bool,
     output_format: str,
     no_wait: bool,
     poll_interval: float | None,
@@ -210,6 +217,7 @@ def run_cmd(
     """
     options = _job_options(model, max_requests_per_batch, metadata)
     runner = _runner(state, poll_interval=poll_interval, keep_files=keep_files)
+    runner.strict = strict
     server = None
     try:
         target, server = _target(state, runner, embedded_ok=not no_wait)
@@ -295,6 +303,7 @@ def submit_cmd(
     max_requests_per_batch: int | None,
     metadata: tuple[str, ...],
     new: bool,
+    strict: bool,
 ) -> int:
     """Validate, upload and create the batches of a job, then return.
 
@@ -303,6 +312,7 @@ def submit_cmd(
     """
     options = _job_options(model, max_requests_per_batch, metadata)
     runner = _runner(state)
+    runner.strict = strict
     try:
         target, _ = _target(state, runner, embedded_ok=False)
         path, _spooled = _input_path(state, input_file)

@@ -18,12 +18,16 @@ if TYPE_CHECKING:
     from omnibatch.models import ValidationProblem
 
 
-def _adapter(name: str) -> ProviderAdapter:
-    """An adapter for local work (validation, translation): no key, nothing sent."""
+def _adapter(name: str, state: State | None = None) -> ProviderAdapter:
+    """An adapter for local work (validation, translation): no key, nothing sent; with
+    ``state``, the provider's settings from the config file (its model map)."""
     from omnibatch._plugins import get_registry
 
     cls = get_registry().provider(name)
-    return cls(api_key=None)
+    section = dict(state.config.providers.get(cls.name, {})) if state is not None else {}
+    for key in ("base_url", "api_key_env"):
+        section.pop(key, None)
+    return cls(api_key=None, options=section)
 
 
 def _source(source: str, workdir: Path, model: str | None) -> str:
@@ -54,24 +58,36 @@ def _problem_line(source: str, problem: ValidationProblem) -> str:
     metavar="N",
     help="Report the split for batches of at most N requests.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Count a model that does not look like the provider's as a problem.",
+)
 def validate_cmd(
-    state: State, input_file: str, model: str | None, max_requests_per_batch: int | None
+    state: State,
+    input_file: str,
+    model: str | None,
+    max_requests_per_batch: int | None,
+    strict: bool,
 ) -> int:
     """Check an input for the provider (default openai) without sending anything.
 
     Prints every problem as FILE:LINE: field: message (fix: ...); exit code 1 if any.
+    Warnings (a model the provider does not list) are printed the same way; --strict makes
+    them problems.
     """
     from omnibatch.config import resolve_provider_name
     from omnibatch.pipeline import validate_input
 
     name = resolve_provider_name(state.provider, state.config) or "openai"
-    adapter = _adapter(name)
+    adapter = _adapter(name, state)
     with tempfile.TemporaryDirectory(prefix="omnibatch-validate-") as tmp:
         report = validate_input(
             _source(input_file, Path(tmp), model),
             adapter,
             model=model,
             max_requests=max_requests_per_batch,
+            strict=strict,
         )
     if state.json:
         state.out.json(
@@ -85,9 +101,13 @@ def validate_cmd(
                 "model": report.model,
                 "problem_count": report.problem_count,
                 "problems": [p.model_dump() for p in report.problems],
+                "warnings": [w.model_dump() for w in report.warnings],
             }
         )
         return EXIT_OK if report.ok else EXIT_FAILED
+    if not strict:
+        for warning in report.warnings:
+            state.out.warn(_problem_line(input_file, warning))
     if not report.ok:
         for problem in report.problems:
             state.out.line(_problem_line(input_file, problem))
