@@ -95,15 +95,6 @@ class Cost:
     source: str | None = None
     reason: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"cost_usd": self.usd, "cost_source": self.source, "cost_reason": self.reason}
-
-    def label(self) -> str:
-        if self.usd is None:
-            return f"unknown ({self.reason})"
-        where = "as reported by the provider" if self.source == "provider" else "batch prices"
-        return f"${self.usd:.6f} ({where})"
-
 
 def _price(provider: Any, model: str, usage: tuple[int, int, int], batch: bool) -> Decimal:
     from genai_prices import Usage, calc_price

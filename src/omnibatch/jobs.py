@@ -340,6 +340,22 @@ class JobView:
                 total["total"] += p.requests
         return total
 
+    @property
+    def cost(self) -> dict[str, Any]:
+        """``cost_usd`` (unrounded; None until the results are read or when unknown),
+        ``cost_source`` and ``cost_reason``, as the ledger recorded them."""
+        summary = self.job.summary or {}
+        if "cost_reason" not in summary:
+            return {"cost_usd": None, "cost_source": None, "cost_reason": "results not read yet"}
+        return {k: summary.get(k) for k in ("cost_usd", "cost_source", "cost_reason")}
+
+    def cost_label(self) -> str:
+        cost = self.cost
+        if cost["cost_usd"] is None:
+            return f"unknown ({cost['cost_reason']})"
+        where = "reported by the provider" if cost["cost_source"] == "provider" else "batch prices"
+        return f"${cost['cost_usd']:.6f} ({where})"
+
     def to_dict(self) -> dict[str, Any]:
         job = self.job
         return {
@@ -355,6 +371,7 @@ class JobView:
             "output": job.output_path,
             "options": dict(job.options),
             "summary": dict(job.summary) if job.summary else None,
+            **self.cost,
             "created_at": datetime.fromtimestamp(job.created_at, UTC).isoformat(),
             "updated_at": datetime.fromtimestamp(job.updated_at, UTC).isoformat(),
             "batches": [

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -38,6 +38,7 @@ from omnibatch._exceptions import ConfigurationError, ProviderResponseError
 from omnibatch._index import SeenSet, iter_id_chunks, iter_ids
 from omnibatch._lifecycle import FetchedSource
 from omnibatch._partition import BucketStore, bucket_count
+from omnibatch._prices import UsageTotals, job_cost, price_provider
 from omnibatch._status import BatchStatus
 from omnibatch.adapter import ProviderAdapter, ResultSource
 from omnibatch.models import BatchResult, ResultError, ResultStatus, Usage
@@ -252,6 +253,13 @@ class OutputSummary:
     missing: int = 0
     unexpected: int = 0
     duplicates: int = 0
+    cost_usd: float | None = None
+    """What the job cost, counted once from the results' usage (None: see ``cost_reason``)."""
+    cost_source: str | None = None
+    """``genai-prices`` (its batch rates) or ``provider`` (the provider's own figure)."""
+    cost_reason: str | None = "results not read"
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Token usage summed by model, as the provider answered."""
 
     def count(self, result: BatchResult) -> None:
         self._add(
@@ -293,20 +301,23 @@ def write_output(
             f"unknown output format {output_format!r}: use one of {', '.join(OUTPUT_FORMATS)}"
         )
     summary = OutputSummary()
+    tally = _Tally()
     tmp = out_path.with_name(out_path.name + ".tmp")
     scratch: Path | None = None
     try:
         with open(tmp, "wb") as out:
             for part in parts:
                 if _fits_in_memory(part):
-                    _join_in_memory(part, out, summary, output_format)
+                    _join_in_memory(part, out, summary, output_format, tally)
                 else:
                     if scratch is None:
                         scratch = Path(
                             tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent)
                         )
-                    _join_on_disk(part, out, summary, scratch, output_format)
+                    _join_on_disk(part, out, summary, scratch, output_format, tally)
         tmp.replace(out_path)
+        if parts:
+            tally.settle(parts[0].adapter, summary)
     finally:
         tmp.unlink(missing_ok=True)
         if scratch is not None:
@@ -342,11 +353,58 @@ def _fits_in_memory(part: PartResults) -> bool:
     return _result_bytes(part) <= MEMORY_RESULT_BYTES and _count_ids(part.ids_path) <= MEMORY_IDS
 
 
+class _Tally:
+    """The usage of a merge's lines, by model, and the provider's own cost where it reports
+    one (OpenRouter's ``usage.cost``): what the job's cost is computed from."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, UsageTotals] = {}
+        self.reported = 0.0
+        self.reporting = 0
+        self.unpriced = 0
+        self.succeeded = 0
+
+    def add(self, line: Mapping[str, Any]) -> None:
+        usage = line["usage"]
+        if usage is None:
+            if line["status"] == "succeeded":
+                self.unpriced += 1
+            return
+        self.succeeded += 1
+        model = line["model"] or ""
+        totals = self.models.get(model)
+        if totals is None:
+            totals = self.models[model] = UsageTotals()
+        totals.add(usage)
+        body = line["response"]
+        raw = body.get("usage") if body is not None else None
+        if raw.__class__ is dict:
+            cost = raw.get("cost")
+            if cost.__class__ in (int, float):
+                self.reported += cost
+                self.reporting += 1
+
+    def settle(self, adapter: ProviderAdapter, summary: OutputSummary) -> None:
+        reported = self.reported if self.reporting and self.reporting == self.succeeded else None
+        cost = job_cost(
+            price_provider(adapter), self.models, reported=reported, unpriced=self.unpriced
+        )
+        summary.cost_usd, summary.cost_source, summary.cost_reason = (
+            cost.usd,
+            cost.source,
+            cost.reason,
+        )
+        summary.usage = {model: t.as_dict() for model, t in sorted(self.models.items())}
+
+
 class _Lines:
     """Turns result records into output lines (bytes with a newline) and outcome codes."""
 
-    def __init__(self, part: PartResults, output_format: str = "omnibatch") -> None:
+    def __init__(
+        self, part: PartResults, output_format: str = "omnibatch", tally: _Tally | None = None
+    ) -> None:
         self.part = part
+        self.tally = tally or _Tally()
         self.read: AnswerReader = part.adapter.read_answer
         self.normalize = line_normalizer(self.read)
         created = int(time.time())
@@ -378,6 +436,7 @@ class _Lines:
         adapter = part.adapter
         convert = adapter.output_line
         normalize = self.normalize
+        count = self.tally.add
         shape = self.shape
         loads = orjson.loads
         dumps = orjson.dumps
@@ -391,6 +450,7 @@ class _Lines:
                     try:
                         line = normalize(convert(record, source))
                         custom_id, code = line["custom_id"], codes[line["status"]]
+                        count(line)
                         if shape is not None:
                             line = shape(line)
                         yield custom_id, code, dumps(line, option=newline)
@@ -407,6 +467,7 @@ class _Lines:
                             raise TypeError(f"a result line must be a JSON object, got {kind}")
                         line = normalize(convert(record, source))
                         custom_id, code = line["custom_id"], codes[line["status"]]
+                        count(line)
                         if shape is not None:
                             line = shape(line)
                         yield custom_id, code, dumps(line, option=newline)
@@ -419,7 +480,7 @@ class _Lines:
 
 
 def _join_in_memory(
-    part: PartResults, out: IO[bytes], summary: OutputSummary, output_format: str
+    part: PartResults, out: IO[bytes], summary: OutputSummary, output_format: str, tally: _Tally
 ) -> None:
     ids = list(iter_ids(part.ids_path))
     position = dict(zip(ids, range(len(ids)), strict=True))
@@ -429,7 +490,7 @@ def _join_in_memory(
             position.setdefault(custom_id, index)
     slots: list[bytes | None] = [None] * len(ids)
     counts = [0] * 16
-    lines = _Lines(part, output_format)
+    lines = _Lines(part, output_format, tally)
     for custom_id, code, data in lines.each():
         at = position.get(custom_id)
         if at is None:
@@ -451,7 +512,12 @@ def _join_in_memory(
 
 
 def _join_on_disk(
-    part: PartResults, out: IO[bytes], summary: OutputSummary, scratch: Path, output_format: str
+    part: PartResults,
+    out: IO[bytes],
+    summary: OutputSummary,
+    scratch: Path,
+    output_format: str,
+    tally: _Tally,
 ) -> None:
     """Write a big part's lines in the order of its result files, then its missing lines.
 
@@ -466,7 +532,7 @@ def _join_on_disk(
     start = out.tell()
     total_ids = _count_ids(part.ids_path)
     buckets = bucket_count(0, total_ids, bucket_bytes=1, bucket_items=_BUCKET_ITEMS)
-    lines = _Lines(part, output_format)
+    lines = _Lines(part, output_format, tally)
     stores: list[BucketStore] = []
     try:
         id_store = BucketStore(scratch / "ids.bin", buckets)
@@ -539,6 +605,7 @@ def _write_results(lines: _Lines, out: IO[bytes], store: BucketStore) -> list[in
     adapter = part.adapter
     convert = adapter.output_line
     normalize = lines.normalize
+    count = lines.tally.add
     shape = lines.shape
     loads = orjson.loads
     dumps = orjson.dumps
@@ -564,6 +631,7 @@ def _write_results(lines: _Lines, out: IO[bytes], store: BucketStore) -> list[in
                     line = normalize(convert(record, source))
                     custom_id: str = line["custom_id"]
                     code = codes[line["status"]]
+                    count(line)
                     if shape is not None:
                         line = shape(line)
                     data = dumps(line, option=newline)

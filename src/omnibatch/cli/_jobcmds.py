@@ -265,6 +265,7 @@ def run_cmd(
                 f"wrote {s.total} result line(s) to {output}: {s.succeeded} succeeded, "
                 f"{s.errored} errored, {s.expired} expired, {s.cancelled} cancelled"
             )
+            state.out.line(f"cost: {view.cost_label()}")
         if not result.succeeded:
             state.out.note("the job did not fully succeed; run with --new to submit it again")
     if no_wait:
@@ -384,6 +385,7 @@ def _show_job(state: State, view: JobView, note: str | None = None) -> None:
     state.out.line(f"  input:   {job.input_path}")
     state.out.line(f"  output:  {job.output_path or '-'}")
     state.out.line(f"  created: {fmt_time(job.created_at)}   phase: {job.phase}")
+    state.out.line(f"  cost:    {view.cost_label()}")
     rows = [
         (
             p.part + 1,
@@ -716,12 +718,13 @@ def jobs_cmd(state: State, limit: int) -> int:
             v.job.provider + (" (embedded)" if v.job.embedded else ""),
             v.status,
             fmt_counts(v.counts),
+            "-" if v.cost["cost_usd"] is None else f"${v.cost['cost_usd']:.4f}",
             fmt_time(v.job.created_at),
             v.job.input_path,
         )
         for v in views
     ]
-    state.out.table(("job", "provider", "status", "requests", "created", "input"), rows)
+    state.out.table(("job", "provider", "status", "requests", "cost", "created", "input"), rows)
     if not views:
         state.out.note(f"no jobs yet in {ledger.path}")
     return EXIT_OK
