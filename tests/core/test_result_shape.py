@@ -31,20 +31,21 @@ from omnibatch.config import FileConfig
 from omnibatch.emulator import ERROR_MARKER, Emulator, ManualClock
 from omnibatch.jobs import JobOptions, JobRunner, Target
 from omnibatch.ledger import Ledger
+from omnibatch.results import OutputSummary
 
 BUILTINS = sorted(name for name, entry in get_registry().providers.items() if entry.origin.builtin)
 # Known where the provider says so, None where it does not: the one documented exception.
 NULLABLE_USAGE = {"cached_input_tokens", "reasoning_tokens"}
 
 
-def requests() -> list[dict[str, Any]]:
+def requests(model: str = "some-model") -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = [
         {
             "custom_id": f"q{i}",
             "method": "POST",
             "url": "/v1/chat/completions",
             "body": {
-                "model": "some-model",
+                "model": model,
                 "max_tokens": 40,
                 "messages": [
                     {"role": "system", "content": "Be brief."},
@@ -58,13 +59,20 @@ def requests() -> list[dict[str, Any]]:
     return lines
 
 
-def write_input(path: Path) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in requests()))
+def write_input(path: Path, model: str = "some-model") -> Path:
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in requests(model)))
     return path
 
 
 def run_job(provider: str, tmp: Path, output_format: str = "omnibatch") -> list[dict[str, Any]]:
     """The job through the job runner (the merge's path), OUTPUT read back by custom id order."""
+    return run_job_summary(provider, tmp, output_format)[0]
+
+
+def run_job_summary(
+    provider: str, tmp: Path, output_format: str = "omnibatch", *, model: str = "some-model"
+) -> tuple[list[dict[str, Any]], OutputSummary]:
+    """:func:`run_job`, with the summary of what the merge wrote."""
     emulator = Emulator(clock=ManualClock(start=time.time()))
     clock = emulator.clock
     assert isinstance(clock, ManualClock)
@@ -82,8 +90,8 @@ def run_job(provider: str, tmp: Path, output_format: str = "omnibatch") -> list[
     )
     out = tmp / provider / f"out-{output_format}.jsonl"
     try:
-        runner.run(
-            write_input(tmp / f"in-{provider}.jsonl"),
+        result = runner.run(
+            write_input(tmp / f"in-{provider}.jsonl", model),
             out,
             Target(provider, "http://emulator" + prefix, "k", "test"),
             JobOptions(),
@@ -93,7 +101,8 @@ def run_job(provider: str, tmp: Path, output_format: str = "omnibatch") -> list[
         runner.close()
         ledger.close()
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    return sorted(lines, key=lambda line: str(line["custom_id"]))
+    assert result.summary is not None
+    return sorted(lines, key=lambda line: str(line["custom_id"])), result.summary
 
 
 def client_lines(provider: str) -> list[dict[str, Any]]:
