@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
 
-from omnibatch._exceptions import BatchError, ConfigurationError, UnsupportedOperationError
+from omnibatch._exceptions import BatchError, ConfigurationError
 from omnibatch._http import AsyncSender, RetryPolicy, SyncSender, with_http
 from omnibatch._lifecycle import (
     FetchedSource,
@@ -297,9 +297,9 @@ class _BaseBatchClient:
 
     def _cleanup_flow(self, batch_id: str) -> Flow[FileIds]:
         if not self.adapter.capabilities.delete_files:
-            raise UnsupportedOperationError(
-                f"{self.provider} stores no files to delete", provider=self.provider
-            )
+            # Nothing stored, nothing to delete: the same code cleans up on every provider.
+            yield from ()
+            return []
         batch: Batch = yield from self.adapter.retrieve(batch_id)
         deleted = []
         for file_id in self.adapter.files_of(batch):
@@ -508,7 +508,8 @@ class BatchClient(_BaseBatchClient):
         self.run(self.adapter.delete_batch(batch_id))
 
     def cleanup(self, batch_id: str) -> FileIds:
-        """Delete the batch's input, output and error files; returns the deleted ids."""
+        """Delete the batch's input, output and error files; returns the deleted ids (none on a
+        provider that stores no files, such as Anthropic)."""
         return self.run(self._cleanup_flow(batch_id))
 
 
