@@ -96,16 +96,23 @@ class Cost:
     reason: str | None = None
 
 
-def _price(provider: Any, model: str, usage: tuple[int, int, int], batch: bool) -> Decimal:
+def _price(
+    provider: Any, model: str, usage: tuple[int, int, int], batch: bool, requests: int = 1
+) -> Decimal:
+    """The price of ``usage`` summed over ``requests`` requests: priced as their average
+    request, times their number, so a sum of short prompts never reaches a long-context tier
+    (genai-prices picks the tier from the usage it is given)."""
     from genai_prices import Usage, calc_price
 
-    prompt, output, cached = usage
-    return calc_price(
+    n = Decimal(max(requests, 1))
+    prompt, output, cached = (Decimal(value) / n for value in usage)
+    price = calc_price(
         Usage(input_tokens=prompt, output_tokens=output, cache_read_tokens=cached),
         model,
         provider_id=provider.id,
         price_context={"processing": "batch"} if batch else None,
     ).total_price
+    return price * n
 
 
 def model_cost(
@@ -116,7 +123,7 @@ def model_cost(
     if provider is None or provider.find_model(model) is None:
         return None
     summed = (totals.input_tokens, totals.output_tokens, totals.cached_input_tokens)
-    total = _price(provider, model, summed, batch)
+    total = _price(provider, model, summed, batch, totals.requests - len(totals.large))
     for request in totals.large:
         total += _price(provider, model, request, batch)
     return total

@@ -130,3 +130,16 @@ def test_the_summary_lands_in_the_ledger_as_json(tmp_path: Path) -> None:
     assert job.summary is not None and job.summary["cost_usd"] == summary.cost_usd
     assert orjson.loads(orjson.dumps(dict(job.summary)))["cost_source"] == "genai-prices"
     assert lines
+
+
+def test_many_short_prompts_never_reach_a_long_context_tier() -> None:
+    totals = UsageTotals()
+    for _ in range(10):
+        totals.add({"input_tokens": 100_000, "output_tokens": 10, "cached_input_tokens": 0})
+    one = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=100_000, output_tokens=10),
+        "gemini-2.5-pro",
+        provider_id="google",
+        price_context={"processing": "batch"},
+    ).total_price
+    assert job_cost("google", {"gemini-2.5-pro": totals}).usd == pytest.approx(float(one * 10))

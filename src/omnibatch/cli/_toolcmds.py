@@ -354,3 +354,50 @@ def serve_cmd(
     except ValueError as exc:  # a malformed fault config
         raise ConfigurationError(f"emulator: {exc}") from None
     return int(code or 0)
+
+
+@command(cli, "estimate")
+@click.argument("input_file", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", metavar="MODEL", help="Estimate as if every request used this model.")
+def estimate_cmd(state: State, input_file: str, model: str | None) -> int:
+    """Count an input's requests and estimate its tokens and cost, sending nothing.
+
+    Input tokens are estimated without a tokenizer (characters / 4, plus a few per message:
+    about ±25 % for English prose); output is bounded by each request's max_tokens. Costs are
+    ranges (no output .. every max_tokens used) at the provider's batch and synchronous prices
+    from genai-prices, after the model map of the config file and --model.
+    """
+    from omnibatch._estimate import estimate_input
+    from omnibatch.config import resolve_provider_name
+
+    name = resolve_provider_name(state.provider, state.config) or "openai"
+    estimate = estimate_input(input_file, _adapter(name, state), model=model)
+    if state.json:
+        state.out.json({"file": input_file, **estimate.as_dict()})
+        return EXIT_OK
+
+    def usd(pair: tuple[float | None, float | None]) -> str:
+        low, high = (f"${v:.4f}" if v is not None else "unknown" for v in pair)
+        return f"{low} .. {high}"
+
+    bound = estimate.output_tokens_max
+    state.out.line(f"{input_file}: {estimate.requests} request(s) for {estimate.provider}")
+    state.out.line(f"  input tokens:  ~{estimate.input_tokens} (estimated)")
+    state.out.line(
+        "  output tokens: at most "
+        + (
+            str(bound)
+            if bound is not None
+            else f"unbounded ({estimate.unbounded_requests} request(s) without max_tokens)"
+        )
+    )
+    state.out.line(f"  cost at batch prices:       {usd(estimate.batch_cost_usd)}")
+    state.out.line(f"  cost at synchronous prices: {usd(estimate.sync_cost_usd)}")
+    if estimate.unpriced_models:
+        state.out.note(
+            f"no {estimate.provider} price in genai-prices for: "
+            + ", ".join(estimate.unpriced_models)
+            + " (map the model in omnibatch.toml, or pass --model)"
+        )
+    state.out.note(estimate.method)
+    return EXIT_OK
