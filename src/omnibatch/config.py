@@ -21,55 +21,104 @@ Environment:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omnibatch._exceptions import ConfigurationError
+from omnibatch._exceptions import ConfigurationError, UnknownProviderError, register_secret
+
+if TYPE_CHECKING:
+    from omnibatch.adapter import ProviderAdapter
 
 __all__ = [
+    "DEFAULT_PROVIDER",
     "EMULATOR_KEY",
     "EMULATOR_URL_ENV",
     "PROVIDER_ENV",
     "FileConfig",
     "ProviderSettings",
+    "embedded_settings",
+    "emulator_key",
     "load_config",
+    "resolve_provider",
     "resolve_provider_name",
-    "resolve_settings",
 ]
 
 PROVIDER_ENV = "OMNIBATCH_PROVIDER"
 CONFIG_ENV = "OMNIBATCH_CONFIG"
 EMULATOR_URL_ENV = "OMNIBATCH_EMULATOR_URL"
+EMULATOR_KEY_ENV = "OMNIBATCH_EMULATOR_API_KEY"
 EMULATOR_KEY = "omnibatch-emulator"
+EMULATOR_KEY_SOURCE = "emulator placeholder"
+EMBEDDED_KEY_SOURCE = "embedded emulator"
+DEFAULT_PROVIDER = "openai"
+"""The provider an emulator runs when none is configured: the one place this name is written."""
 
 
 @dataclass(frozen=True)
 class FileConfig:
-    """The parsed config file (empty when there is none)."""
+    """The parsed config files, merged (empty when there is none).
+
+    ``path`` is the most specific file read (the project's, else the user's); ``files`` every
+    file read, lowest precedence first; ``origins`` which file each value came from, keyed
+    ``provider``, ``providers.<name>.<key>`` or the top-level key.
+    """
 
     path: Path | None = None
     provider: str | None = None
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()
+    origins: Mapping[str, Path] = field(default_factory=dict)
+
+    def origin(self, key: str) -> Path | None:
+        """The file a value came from (``"provider"``, ``"providers.mistral.base_url"``)."""
+        return self.origins.get(key, self.path if not self.origins else None)
+
+
+def user_config_path() -> Path:
+    """The user's config file: ``config.toml`` in the platform's config directory
+    (``~/.config/omnibatch/config.toml`` on Linux, honouring ``$XDG_CONFIG_HOME``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("omnibatch", appauthor=False)) / "config.toml"
 
 
 @dataclass(frozen=True)
 class ProviderSettings:
-    """Resolved settings for one provider. The key is kept out of ``repr``."""
+    """Where and how to reach one provider, fully resolved. The key is kept out of ``repr``.
+
+    ``sources`` says where each setting came from (``provider``, ``base_url``, ``api_key``:
+    ``argument``, ``$VARIABLE``, the config file's path, ...), never the key itself; on an
+    emulator, ``unused_api_key`` names a real key that was found and not sent.
+    ``emulated``: the base URL is an omnibatch emulator (``$OMNIBATCH_EMULATOR_URL``, or one this
+    process serves: ``embedded``).
+    """
 
     provider: str
-    base_url: str | None
+    base_url: str
     api_key: str | None = field(repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
     emulated: bool = False
+    embedded: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def key_source(self) -> str | None:
+        """Where the key came from (``$OPENAI_API_KEY``, ``emulator placeholder``, ...)."""
+        return self.sources.get("api_key")
 
-def load_config(path: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> FileConfig:
-    """Read the config file: ``path``, else ``$OMNIBATCH_CONFIG``, else ./omnibatch.toml, else
-    ``[tool.omnibatch]`` of ./pyproject.toml."""
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    cwd: Path | None = None,
+    *,
+    user_file: Path | None = None,
+) -> FileConfig:
+    """Read the config: ``path`` (or ``$OMNIBATCH_CONFIG``) alone when given; otherwise the
+    project's file (./omnibatch.toml, else ``[tool.omnibatch]`` of ./pyproject.toml) over the
+    user's (:func:`user_config_path`, or ``user_file``), value by value."""
     explicit = path or os.environ.get(CONFIG_ENV)
     base = cwd or Path.cwd()
     if explicit:
@@ -80,6 +129,21 @@ def load_config(path: str | os.PathLike[str] | None = None, cwd: Path | None = N
         if file.name == "pyproject.toml":
             data = data.get("tool", {}).get("omnibatch", {})
         return _to_config(file, data)
+    layers: list[FileConfig] = []
+    user = user_file if user_file is not None else user_config_path()
+    if user.is_file():
+        layers.append(_to_config(user, _read_toml(user)))
+    project = _project_config(base)
+    if project is not None:
+        layers.append(project)
+    if not layers:
+        return FileConfig()
+    if len(layers) == 1:
+        return layers[0]
+    return _merge(*layers)
+
+
+def _project_config(base: Path) -> FileConfig | None:
     candidate = base / "omnibatch.toml"
     if candidate.is_file():
         return _to_config(candidate, _read_toml(candidate))
@@ -88,7 +152,22 @@ def load_config(path: str | os.PathLike[str] | None = None, cwd: Path | None = N
         section = _read_toml(pyproject).get("tool", {}).get("omnibatch")
         if isinstance(section, dict):
             return _to_config(pyproject, section)
-    return FileConfig()
+    return None
+
+
+def _merge(low: FileConfig, high: FileConfig) -> FileConfig:
+    """``high`` over ``low``, value by value (a provider section merges key by key)."""
+    providers = {name: dict(section) for name, section in low.providers.items()}
+    for name, section in high.providers.items():
+        providers.setdefault(name, {}).update(section)
+    return FileConfig(
+        path=high.path,
+        provider=high.provider or low.provider,
+        providers=providers,
+        settings={**low.settings, **high.settings},
+        files=(*low.files, *high.files),
+        origins={**low.origins, **high.origins},
+    )
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
@@ -101,7 +180,28 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigurationError(f"{file} is not valid TOML: {exc}") from exc
 
 
+TOP_LEVEL_KEYS: tuple[str, ...] = ("provider", "providers")
+"""The keys a config file may hold at its top level; anything else is a mistake, named."""
+PROVIDER_KEYS: tuple[str, ...] = ("base_url", "api_key_env")
+"""Keys of a ``[providers.<name>]`` section the core reads; the others are adapter options."""
+
+
+def nearest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean X?)`` for the closest of ``choices``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _to_config(file: Path, data: Mapping[str, Any]) -> FileConfig:
+    for key in data:
+        if key not in TOP_LEVEL_KEYS and key != "api_key":
+            raise ConfigurationError(
+                f"{file}: unknown setting {key!r}{nearest(key, TOP_LEVEL_KEYS)}; valid top-level "
+                f"settings: {', '.join(TOP_LEVEL_KEYS)} (provider options go in "
+                f"[providers.<name>])"
+            )
     providers = data.get("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise ConfigurationError(f"{file}: [providers.<name>] sections must be tables")
@@ -112,54 +212,148 @@ def _to_config(file: Path, data: Mapping[str, Any]) -> FileConfig:
         raise ConfigurationError(
             f"{file}: put the key in an environment variable and name it with api_key_env"
         )
-    settings = {k: v for k, v in data.items() if k not in {"provider", "providers"}}
-    return FileConfig(file, provider, providers, settings)
+    settings = {k: v for k, v in data.items() if k not in TOP_LEVEL_KEYS}
+    origins = {key: file for key in settings}
+    if provider is not None:
+        origins["provider"] = file
+    for name, section in providers.items():
+        origins.update({f"providers.{name}.{key}": file for key in section})
+    return FileConfig(file, provider, providers, settings, (file,), origins)
 
 
 def resolve_provider_name(provider: str | None, config: FileConfig) -> str | None:
     """The provider to use: the argument, ``$OMNIBATCH_PROVIDER``, the config file, or None."""
-    return provider or os.environ.get(PROVIDER_ENV) or config.provider
+    return _provider_name(provider, config)[0]
 
 
-def resolve_settings(
-    provider: str,
+def _provider_name(provider: str | None, config: FileConfig) -> tuple[str | None, str | None]:
+    """The provider's name and where it came from."""
+    if provider:
+        return provider, "argument"
+    if os.environ.get(PROVIDER_ENV):
+        return os.environ[PROVIDER_ENV], f"${PROVIDER_ENV}"
+    if config.provider:
+        return config.provider, str(config.path)
+    if os.environ.get(EMULATOR_URL_ENV):
+        return DEFAULT_PROVIDER, f"the default on ${EMULATOR_URL_ENV}"
+    return None, None
+
+
+def emulator_key() -> str:
+    """The key sent to an emulator: its own (``$OMNIBATCH_EMULATOR_API_KEY``) or a placeholder,
+    never a provider's real key."""
+    return os.environ.get(EMULATOR_KEY_ENV) or EMULATOR_KEY
+
+
+def _adapter_class(name: str, source: str | None) -> type[ProviderAdapter]:
+    """The installed adapter class for ``name``; an unknown name says where it came from."""
+    from omnibatch._plugins import get_registry
+
+    registry = get_registry()
+    try:
+        return registry.provider(name)
+    except UnknownProviderError as exc:
+        if source is None:
+            raise
+        origin = "--provider / provider=" if source == "argument" else source
+        raise UnknownProviderError(
+            f"{exc.message}; the name came from {origin}"
+            f"{nearest(name.strip().lower(), registry.providers)}"
+        ) from None
+
+
+def resolve_provider(
+    provider: str | None = None,
     *,
-    api_key_env: str | None,
-    base_url_env: str | None,
-    emulator_prefix: str,
     api_key: str | None = None,
     base_url: str | None = None,
     options: Mapping[str, Any] | None = None,
     config: FileConfig | None = None,
+    require_key: bool = True,
 ) -> ProviderSettings:
-    """Merge arguments > environment > config file for one provider."""
-    config = config or FileConfig()
-    section = dict(config.providers.get(provider, {}))
-    sources: dict[str, str] = {}
-    key_env = section.pop("api_key_env", None) or api_key_env
+    """The one resolver: arguments > environment > config file > defaults, for one provider.
+
+    The name is ``provider``, else ``$OMNIBATCH_PROVIDER``, else the config file, else (when
+    ``$OMNIBATCH_EMULATOR_URL`` is set) :data:`DEFAULT_PROVIDER`. The base URL is the argument,
+    else ``$<PROVIDER>_BASE_URL``, else the emulator's, else the config file's, else the
+    adapter's default. On an emulator the key is always the emulator's (see
+    :func:`emulator_key`), so a real key never leaves for it. Raises
+    :class:`ConfigurationError` when no provider is configured or (``require_key``) no key is
+    found, naming what to set.
+    """
+    config = config if config is not None else FileConfig()
+    name, name_source = _provider_name(provider, config)
+    if name is None:
+        raise ConfigurationError(
+            "no provider configured: pass --provider (provider=...), set OMNIBATCH_PROVIDER, or "
+            'put provider = "..." in omnibatch.toml'
+        )
+    cls = _adapter_class(name, name_source)
+    section = dict(config.providers.get(cls.name, {}))
+    sources: dict[str, str] = {"provider": name_source or "argument"}
+    named_env = section.pop("api_key_env", None)
+    if named_env is not None and not isinstance(named_env, str):
+        raise ConfigurationError(
+            f"{config.path}: [providers.{cls.name}] api_key_env must be a variable name (a string)"
+        )
+    key_env = named_env or cls.api_key_env
     section_url = section.pop("base_url", None)
     if "api_key" in section:
         raise ConfigurationError(
-            f"{config.path}: [providers.{provider}] holds an api_key; keys must come from the "
+            f"{config.path}: [providers.{cls.name}] holds an api_key; keys must come from the "
             f'environment (set api_key_env = "VARIABLE_NAME")'
         )
     emulator_root = os.environ.get(EMULATOR_URL_ENV)
     emulated = False
+    url: str | None = None
     if base_url:
-        sources["base_url"] = "argument"
-    elif base_url_env and os.environ.get(base_url_env):
-        base_url, sources["base_url"] = os.environ[base_url_env], f"${base_url_env}"
+        url, sources["base_url"] = base_url, "argument"
+    elif cls.base_url_env and os.environ.get(cls.base_url_env):
+        url, sources["base_url"] = os.environ[cls.base_url_env], f"${cls.base_url_env}"
     elif emulator_root:
-        base_url = emulator_root.rstrip("/") + emulator_prefix
+        url = emulator_root.rstrip("/") + cls.emulator_prefix
         sources["base_url"] = f"${EMULATOR_URL_ENV}"
         emulated = True
     elif section_url:
-        base_url, sources["base_url"] = str(section_url), str(config.path)
-    if api_key:
-        sources["api_key"] = "argument"
+        url, sources["base_url"] = str(section_url), str(config.path)
+    else:
+        url, sources["base_url"] = cls.default_base_url, "default"
+    key: str | None = None
+    if emulated:
+        key, sources["api_key"] = emulator_key(), EMULATOR_KEY_SOURCE
+        # A real key was there and is not sent: worth a loud warning (the name, never the key).
+        if api_key:
+            sources["unused_api_key"] = "argument"
+        elif key_env and os.environ.get(key_env):
+            sources["unused_api_key"] = f"${key_env}"
+    elif api_key:
+        key, sources["api_key"] = api_key, "argument"
     elif key_env and os.environ.get(key_env):
-        api_key, sources["api_key"] = os.environ[key_env], f"${key_env}"
-    elif emulated:
-        api_key, sources["api_key"] = EMULATOR_KEY, "emulator placeholder"
+        key, sources["api_key"] = os.environ[key_env], f"${key_env}"
+    if key is None and require_key and cls.requires_api_key:
+        where = f"set ${key_env}" if key_env else "configure a key"
+        if named_env:
+            where += f" (named by api_key_env in {config.path})"
+        raise ConfigurationError(
+            f"no API key for {cls.name}: {where} (or pass api_key=...)", provider=cls.name
+        )
+    register_secret(key)
     merged = {**section, **(options or {})}
-    return ProviderSettings(provider, base_url, api_key, merged, emulated, sources)
+    return ProviderSettings(cls.name, url.rstrip("/"), key, merged, emulated, False, sources)
+
+
+def embedded_settings(root_url: str) -> ProviderSettings:
+    """:data:`DEFAULT_PROVIDER` on an emulator this process serves at ``root_url``."""
+    cls = _adapter_class(DEFAULT_PROVIDER, None)
+    return ProviderSettings(
+        provider=cls.name,
+        base_url=root_url.rstrip("/") + cls.emulator_prefix,
+        api_key=EMULATOR_KEY,
+        emulated=True,
+        embedded=True,
+        sources={
+            "provider": "the embedded emulator",
+            "base_url": "the embedded emulator",
+            "api_key": EMBEDDED_KEY_SOURCE,
+        },
+    )

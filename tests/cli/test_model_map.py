@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 
 from omnibatch.adapter import ProviderAdapter
-from omnibatch.jobs import JobOptions, Target, job_key
+from omnibatch.config import ProviderSettings
+from omnibatch.jobs import JobOptions, job_key
 from omnibatch.pipeline import prepare_input
 from omnibatch_anthropic.adapter import AnthropicAdapter
 from tests.cli.conftest import EmulatorProcess, clean_env, read_jsonl, run_cli
@@ -38,7 +39,7 @@ def test_the_map_translates_every_model_before_upload(tmp_path: Path) -> None:
 
 def test_a_changed_map_is_a_new_job() -> None:
     def key(options: dict[str, object]) -> str:
-        target = Target("anthropic", "http://e/anthropic", None, None, options=options)
+        target = ProviderSettings("anthropic", "http://e/anthropic", None, options=options)
         return job_key("0" * 64, target, JobOptions())
 
     one = key({"models": {"gpt-4o-mini": "claude-haiku-4-5"}})

@@ -27,9 +27,9 @@ from omnibatch._answers import (
 from omnibatch._http import RetryPolicy
 from omnibatch._lifecycle import PollPolicy
 from omnibatch._plugins import get_registry
-from omnibatch.config import FileConfig
+from omnibatch.config import FileConfig, ProviderSettings
 from omnibatch.emulator import ERROR_MARKER, Emulator, ManualClock
-from omnibatch.jobs import JobOptions, JobRunner, Target
+from omnibatch.jobs import JobOptions, JobRunner
 from omnibatch.ledger import Ledger
 from omnibatch.results import OutputSummary
 
@@ -86,14 +86,15 @@ def run_job_summary(
         retry=RetryPolicy(initial_delay=0.0, max_delay=0.0),
         clock=clock.now,
         sleep=clock.advance,
-        crash=None,
     )
     out = tmp / provider / f"out-{output_format}.jsonl"
     try:
         result = runner.run(
             write_input(tmp / f"in-{provider}.jsonl", model),
             out,
-            Target(provider, "http://emulator" + prefix, "k", "test"),
+            ProviderSettings(
+                provider, "http://emulator" + prefix, "k", sources={"api_key": "test"}
+            ),
             JobOptions(),
             format=output_format,
         )
