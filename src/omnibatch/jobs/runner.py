@@ -852,7 +852,14 @@ class JobRunner:
                 summary = self.rewrite(view, output, format)
                 if summary is not None:
                     return RunResult(self.view(view.id), True, output, summary, rewritten=True)
-            if resumed:
+                # Its downloads were removed when it ended (keep_data keeps them): the
+                # provider still has the result files, so they are fetched again, not paid.
+                ended = datetime.fromtimestamp(view.job.updated_at, UTC)
+                self.observer.message(
+                    f"job {view.id} finished at {ended:%Y-%m-%d %H:%M:%S} UTC; its downloaded "
+                    "results were removed, so they are fetched again; --new submits again"
+                )
+            elif resumed:
                 self.observer.message(f"resuming job {view.id} ({view.status})")
             try:
                 view = self.prepare(view, target)
