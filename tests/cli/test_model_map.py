@@ -91,3 +91,16 @@ def test_the_example_runs_on_anthropic_with_the_map_alone(
     assert len(lines) == len(EXAMPLE.read_bytes().splitlines())
     assert {line["model"] for line in lines} == {"claude-haiku-4-5"}
     assert all(isinstance(line["text"], str) and line["text"] for line in lines)
+    # The same job again, written as OpenAI's batch output file: the job resumes, nothing is
+    # submitted twice, and every line reads as OpenAI's own.
+    from openai.types.chat import ChatCompletion
+
+    again = run_cli(
+        "run", "requests.jsonl", "-o", "openai.jsonl", "--format", "openai", env=env, cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    converted = read_jsonl(tmp_path / "openai.jsonl")
+    assert [line["custom_id"] for line in converted] == [line["custom_id"] for line in lines]
+    for line in converted:
+        body = ChatCompletion.model_validate(line["response"]["body"])
+        assert body.model == "claude-haiku-4-5" and body.choices[0].message.content

@@ -193,6 +193,17 @@ GENERATE_IDS = click.option(
 )
 
 
+FORMAT = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="omnibatch",
+    show_default=True,
+    help="OUTPUT's lines: normalized (the same fields on every provider), or OpenAI's batch "
+    "output file with every answer as a chat.completion.",
+)
+
+
 def _job_params(func: Any) -> Any:
     options = [
         click.option(
@@ -241,15 +252,7 @@ def _job_params(func: Any) -> Any:
     help="Where to write one result line per input request (- for stdout).",
 )
 @_job_params
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(OUTPUT_FORMATS),
-    default="omnibatch",
-    show_default=True,
-    help="OUTPUT's lines: normalized (the same fields on every provider), or OpenAI's batch "
-    "output file with every answer as a chat.completion.",
-)
+@FORMAT
 @click.option("--no-wait", is_flag=True, help="Submit and return; run again later to collect.")
 @click.option(
     "--poll-interval",
@@ -687,15 +690,7 @@ def _wait_batch(
     type=click.Path(dir_okay=False),
     help="Where to write one result line per request (- for stdout).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(OUTPUT_FORMATS),
-    default="omnibatch",
-    show_default=True,
-    help="OUTPUT's lines: normalized (the same fields on every provider), or OpenAI's batch "
-    "output file with every answer as a chat.completion.",
-)
+@FORMAT
 def results_cmd(state: State, ident: str, output: str, output_format: str) -> int:
     """Download the results of an ended job (or provider batch) into OUTPUT."""
     with _output_file(state, output) as out:
