@@ -24,7 +24,7 @@ from ..conftest import REPO
 DOCS = REPO / "docs"
 
 # Pages whose examples are run here, in order, as one script.
-RUN = ["configuration.md", "errors.md", "large-jobs.md", "lifecycle.md"]
+RUN = ["configuration.md", "errors.md", "large-jobs.md", "lifecycle.md", "results.md"]
 # Pages whose examples other tests run as written.
 COVERED = {
     "emulator.md": "tests/emulator/test_emulator_docs.py",
