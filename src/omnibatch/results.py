@@ -260,6 +260,8 @@ class OutputSummary:
     cost_reason: str | None = "results not read"
     usage: dict[str, dict[str, int]] = field(default_factory=dict)
     """Token usage summed by model, as the provider answered."""
+    format: str = "omnibatch"
+    """The output format the lines were written in."""
 
     def count(self, result: BatchResult) -> None:
         self._add(
@@ -300,7 +302,7 @@ def write_output(
         raise ConfigurationError(
             f"unknown output format {output_format!r}: use one of {', '.join(OUTPUT_FORMATS)}"
         )
-    summary = OutputSummary()
+    summary = OutputSummary(format=output_format)
     tally = _Tally()
     tmp = out_path.with_name(out_path.name + ".tmp")
     scratch: Path | None = None
