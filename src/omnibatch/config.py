@@ -67,9 +67,21 @@ class ProviderSettings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
-def load_config(path: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> FileConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None, cwd: Path | None = None, *, register: bool = True
+) -> FileConfig:
     """Read the config file: ``path``, else ``$OMNIBATCH_CONFIG``, else ./omnibatch.toml, else
-    ``[tool.omnibatch]`` of ./pyproject.toml."""
+    ``[tool.omnibatch]`` of ./pyproject.toml. With ``register``, the OpenAI-compatible
+    providers it defines (``kind = "openai-compatible"``) join the provider registry."""
+    config = _load_config(path, cwd)
+    if register and any(s.get("kind") == "openai-compatible" for s in config.providers.values()):
+        from omnibatch._plugins import get_registry
+
+        get_registry().add_config(config)
+    return config
+
+
+def _load_config(path: str | os.PathLike[str] | None, cwd: Path | None) -> FileConfig:
     explicit = path or os.environ.get(CONFIG_ENV)
     base = cwd or Path.cwd()
     if explicit:

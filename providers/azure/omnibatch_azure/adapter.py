@@ -15,14 +15,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from omnibatch.plugin import ConfigurationError, HttpRequest
+from omnibatch.plugin import ConfigurationError
 from omnibatch.plugin.openai_compat import OpenAICompatAdapter
 from omnibatch_azure.facts import FACTS
 
 __all__ = ["AzureAdapter"]
 
 API_VERSION_ENV = "OPENAI_API_VERSION"
-_PLACEHOLDER = FACTS.base_url.removesuffix("/openai/v1")
 
 
 class AzureAdapter(OpenAICompatAdapter):
@@ -50,14 +49,6 @@ class AzureAdapter(OpenAICompatAdapter):
         super().__init__(
             api_key=api_key, base_url=root + ("/openai" if dated else "/openai/v1"), options=opts
         )
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> HttpRequest:
-        if self.base_url.startswith(_PLACEHOLDER):
-            raise ConfigurationError(
-                "azure: no endpoint; set AZURE_OPENAI_ENDPOINT "
-                "(https://RESOURCE.openai.azure.com) or base_url"
-            )
-        return super()._request(method, path, **kwargs)
 
     def auth_headers(self) -> dict[str, str]:
         if self.entra and self.api_key:

@@ -16,6 +16,7 @@ FACTS = OpenAICompatFacts(
     api_prefix="/openai/v1",
     api_key_env="AZURE_OPENAI_API_KEY",
     base_url_env="AZURE_OPENAI_ENDPOINT",
+    base_url_hint="AZURE_OPENAI_ENDPOINT (https://RESOURCE.openai.azure.com)",
     auth_header="api-key",
     auth_scheme="",
     endpoints=("/v1/chat/completions", "/v1/responses", "/chat/completions", "/responses"),

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
+from omnibatch._exceptions import ConfigurationError
 from omnibatch._openai_lines import (
     Line,
     batch_result,
@@ -122,6 +123,9 @@ class OpenAICompatFacts:
     """The path of the API under its host: the emulator serves it at ``/<name><api_prefix>``."""
     api_key_env: str | None = None
     base_url_env: str | None = None
+    base_url_hint: str | None = None
+    """Set when :attr:`base_url` is only a template (per-resource hosts): what to set
+    instead. Requests then refuse to go to the template."""
     auth_header: str = "Authorization"
     auth_scheme: str = "Bearer"
     """Put before the key in :attr:`auth_header`; empty for a bare key (``api-key: KEY``)."""
@@ -287,6 +291,7 @@ class OpenAICompatAdapter(ProviderAdapter):
         cls.status_map = dict(facts.statuses)
         cls.documented_statuses = frozenset(facts.statuses)
         cls.endpoints = frozenset(facts.endpoints)
+        cls.completion_windows = facts.completion_windows
         cls.limits = facts.limits
         cls.capabilities = facts.capabilities
 
@@ -303,6 +308,11 @@ class OpenAICompatAdapter(ProviderAdapter):
         return ()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> HttpRequest:
+        hint = self.facts.base_url_hint
+        if hint and self.base_url.startswith(
+            self.facts.base_url.removesuffix(self.facts.api_prefix)
+        ):
+            raise ConfigurationError(f"{self.name}: no base URL; set {hint} or base_url")
         params = [*self.default_query(), *kwargs.pop("params", ())]
         return HttpRequest(method, path, params=params, **kwargs)
 
