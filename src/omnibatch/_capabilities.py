@@ -1,5 +1,6 @@
 """Each provider's capabilities as data: what ``omnibatch providers --json`` prints and what
-the generated comparison table in ``docs/providers/comparison.md`` shows."""
+the generated comparison table in ``docs/providers/comparison.md`` shows (rendered by
+:mod:`omnibatch._docs_tables` as the ``provider-comparison`` table)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from typing import Any
 
 from omnibatch.adapter import ProviderAdapter
 
-__all__ = ["TABLE_PATH", "comparison_table", "provider_facts"]
-
-TABLE_PATH = "docs/providers/comparison.md"
+__all__ = ["comparison_table", "provider_facts"]
 
 
 def provider_facts(cls: type[ProviderAdapter]) -> dict[str, Any]:
@@ -66,22 +65,5 @@ def comparison_table(classes: Iterable[type[ProviderAdapter]]) -> str:
         for cls in sorted(classes, key=lambda c: c.name)
         if getattr(getattr(cls, "facts", None), "docs_note", "")
     ]
-    head = (
-        "# Provider comparison\n\n"
-        "Generated from each provider's declared facts (`omnibatch providers --json` prints the\n"
-        "same data); do not edit by hand. Regenerate with\n"
-        "`python -m omnibatch._capabilities > docs/providers/comparison.md`.\n\n"
-    )
     tail = "\n\nNotes:\n\n" + "\n".join(notes) + "\n" if notes else "\n"
-    return head + "\n".join(rows) + tail
-
-
-def _builtin_classes() -> list[type[ProviderAdapter]]:
-    from omnibatch._plugins import build_registry
-
-    registry = build_registry()
-    return [e.adapter for e in registry.providers.values() if e.origin.builtin]
-
-
-if __name__ == "__main__":
-    print(comparison_table(_builtin_classes()), end="")
+    return "\n".join(rows) + tail

@@ -123,10 +123,11 @@ def call(
     while True:
         try:
             response: HttpResponse = yield request
-        except ProviderConnectionError:
+        except ProviderConnectionError as exc:
             if not request.retry_safe or attempt >= policy.max_attempts:
                 raise
             delay = policy.delay(attempt, rng)
+            reason = f"{type(exc).__name__}: {exc}"
         else:
             if response.is_success or response.status_code in request.ok_statuses:
                 return response
@@ -137,7 +138,20 @@ def call(
             if not retryable or attempt >= policy.max_attempts:
                 raise error
             delay = policy.delay(attempt, rng, error.retry_after)
-        log.debug("retrying %s in %.2fs (attempt %d)", request.describe(), delay, attempt + 1)
+            reason = f"HTTP {response.status_code} {type(error).__name__}"
+            if error.code:
+                reason += f" ({error.code})"
+            if error.retry_after is not None:
+                reason += f", Retry-After {error.retry_after:g} s"
+        # -vv: why each retry happens and how long it waits.
+        log.debug(
+            "retrying %s in %.2f s (attempt %d of %d) after %s",
+            request.describe(),
+            delay,
+            attempt + 1,
+            policy.max_attempts,
+            reason,
+        )
         yield Sleep(delay)
         attempt += 1
 
@@ -204,6 +218,18 @@ class _Prepared:
         return f"{self.source.describe()} ({self.request.method} {url})"
 
 
+def _logged(prepared: _Prepared, started: float, response: HttpResponse) -> HttpResponse:
+    """``-v``: one line per request with its answer's status and time (never headers or
+    bodies, so no key)."""
+    log.info(
+        "%s -> HTTP %d (%.2f s)",
+        prepared.describe(),
+        response.status_code,
+        time.monotonic() - started,
+    )
+    return response
+
+
 def _transport_error(exc: httpx.TransportError, prepared: _Prepared, provider: str) -> BatchError:
     cls = (
         ProviderTimeoutError if isinstance(exc, httpx.TimeoutException) else ProviderConnectionError
@@ -231,6 +257,22 @@ def _begin_download(workdir: Path, prepared: _Prepared) -> tuple[Path, Path, int
 def _partial_mode(resp: httpx.Response, offset: int) -> tuple[str, int]:
     """A 206 continues the partial file from ``offset``; a 200 starts it over."""
     return ("ab", offset) if resp.status_code == 206 else ("wb", 0)
+
+
+def _already_complete(
+    resp: httpx.Response, partial: Path, target: Path, offset: int
+) -> HttpResponse | None:
+    """A 416 to ``Range: bytes=<offset>-`` where ``offset`` is the file's size: the partial file
+    is the whole file (a crash came between its last write and its rename). Finish it."""
+    if resp.status_code != 416 or not offset:
+        return None
+    total = resp.headers.get("content-range", "").rpartition("/")[2].strip()
+    if total.isdigit() and int(total) != offset:
+        partial.unlink(missing_ok=True)  # not this file's prefix: start over on the retry
+        return None
+    partial.replace(target)
+    headers = {k.lower(): v for k, v in resp.headers.items()}
+    return HttpResponse(200, headers, b"", target, str(resp.request.url))
 
 
 def _response(resp: httpx.Response, content: bytes = b"", path: Path | None = None) -> HttpResponse:
@@ -261,20 +303,24 @@ class SyncSender:
 
     def send(self, req: HttpRequest) -> HttpResponse:
         prepared = _Prepared(self.client, self.adapter, req)
-        log.debug("%s", prepared.describe())
+        started = time.monotonic()
         try:
             with prepared.stack:
                 if req.stream:
-                    return self._download(prepared)
+                    return _logged(prepared, started, self._download(prepared))
                 resp = self.client.send(prepared.request)
-                return _response(resp, resp.content)
+                return _logged(prepared, started, _response(resp, resp.content))
         except httpx.TransportError as exc:
+            log.info("%s -> %s", prepared.describe(), type(exc).__name__)
             raise _transport_error(exc, prepared, self.adapter.name) from exc
 
     def _download(self, prepared: _Prepared) -> HttpResponse:
         target, partial, offset = _begin_download(self.workdir, prepared)
         resp = self.client.send(prepared.request, stream=True)
         try:
+            done = _already_complete(resp, partial, target, offset)
+            if done is not None:
+                return done
             if not resp.is_success:
                 resp.read()
                 return _response(resp, resp.content)
@@ -301,20 +347,24 @@ class AsyncSender:
 
     async def send(self, req: HttpRequest) -> HttpResponse:
         prepared = _Prepared(self.client, self.adapter, req)
-        log.debug("%s", prepared.describe())
+        started = time.monotonic()
         try:
             with prepared.stack:
                 if req.stream:
-                    return await self._download(prepared)
+                    return _logged(prepared, started, await self._download(prepared))
                 resp = await self.client.send(prepared.request)
-                return _response(resp, resp.content)
+                return _logged(prepared, started, _response(resp, resp.content))
         except httpx.TransportError as exc:
+            log.info("%s -> %s", prepared.describe(), type(exc).__name__)
             raise _transport_error(exc, prepared, self.adapter.name) from exc
 
     async def _download(self, prepared: _Prepared) -> HttpResponse:
         target, partial, offset = _begin_download(self.workdir, prepared)
         resp = await self.client.send(prepared.request, stream=True)
         try:
+            done = _already_complete(resp, partial, target, offset)
+            if done is not None:
+                return done
             if not resp.is_success:
                 await resp.aread()
                 return _response(resp, resp.content)

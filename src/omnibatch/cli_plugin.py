@@ -55,7 +55,8 @@ def new(
             openai_compatible=openai_compatible,
         )
     except (ValueError, FileExistsError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        # A bad NAME or an occupied folder is a usage problem: exit 2, like a bad option.
+        raise click.UsageError(str(exc)) from exc
     click.echo(f"created {root}")
     click.echo("next:")
     click.echo(f"  cd {root}")

@@ -21,7 +21,7 @@ Environment:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,12 +58,31 @@ DEFAULT_PROVIDER = "openai"
 
 @dataclass(frozen=True)
 class FileConfig:
-    """The parsed config file (empty when there is none)."""
+    """The parsed config files, merged (empty when there is none).
+
+    ``path`` is the most specific file read (the project's, else the user's); ``files`` every
+    file read, lowest precedence first; ``origins`` which file each value came from, keyed
+    ``provider``, ``providers.<name>.<key>`` or the top-level key.
+    """
 
     path: Path | None = None
     provider: str | None = None
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()
+    origins: Mapping[str, Path] = field(default_factory=dict)
+
+    def origin(self, key: str) -> Path | None:
+        """The file a value came from (``"provider"``, ``"providers.mistral.base_url"``)."""
+        return self.origins.get(key, self.path if not self.origins else None)
+
+
+def user_config_path() -> Path:
+    """The user's config file: ``config.toml`` in the platform's config directory
+    (``~/.config/omnibatch/config.toml`` on Linux, honouring ``$XDG_CONFIG_HOME``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("omnibatch", appauthor=False)) / "config.toml"
 
 
 @dataclass(frozen=True)
@@ -92,12 +111,18 @@ class ProviderSettings:
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, cwd: Path | None = None, *, register: bool = True
+    path: str | os.PathLike[str] | None = None,
+    cwd: Path | None = None,
+    *,
+    user_file: Path | None = None,
+    register: bool = True,
 ) -> FileConfig:
-    """Read the config file: ``path``, else ``$OMNIBATCH_CONFIG``, else ./omnibatch.toml, else
-    ``[tool.omnibatch]`` of ./pyproject.toml. With ``register``, the OpenAI-compatible
-    providers it defines (``kind = "openai-compatible"``) join the provider registry."""
-    config = _load_config(path, cwd)
+    """Read the config: ``path`` (or ``$OMNIBATCH_CONFIG``) alone when given; otherwise the
+    project's file (./omnibatch.toml, else ``[tool.omnibatch]`` of ./pyproject.toml) over the
+    user's (:func:`user_config_path`, or ``user_file``), value by value. With ``register``,
+    the OpenAI-compatible providers it defines (``kind = "openai-compatible"``) join the
+    provider registry."""
+    config = _load_config(path, cwd, user_file)
     if register and any(s.get("kind") == "openai-compatible" for s in config.providers.values()):
         from omnibatch._plugins import get_registry
 
@@ -105,7 +130,9 @@ def load_config(
     return config
 
 
-def _load_config(path: str | os.PathLike[str] | None, cwd: Path | None) -> FileConfig:
+def _load_config(
+    path: str | os.PathLike[str] | None, cwd: Path | None, user_file: Path | None
+) -> FileConfig:
     explicit = path or os.environ.get(CONFIG_ENV)
     base = cwd or Path.cwd()
     if explicit:
@@ -116,6 +143,21 @@ def _load_config(path: str | os.PathLike[str] | None, cwd: Path | None) -> FileC
         if file.name == "pyproject.toml":
             data = data.get("tool", {}).get("omnibatch", {})
         return _to_config(file, data)
+    layers: list[FileConfig] = []
+    user = user_file if user_file is not None else user_config_path()
+    if user.is_file():
+        layers.append(_to_config(user, _read_toml(user)))
+    project = _project_config(base)
+    if project is not None:
+        layers.append(project)
+    if not layers:
+        return FileConfig()
+    if len(layers) == 1:
+        return layers[0]
+    return _merge(*layers)
+
+
+def _project_config(base: Path) -> FileConfig | None:
     candidate = base / "omnibatch.toml"
     if candidate.is_file():
         return _to_config(candidate, _read_toml(candidate))
@@ -124,7 +166,22 @@ def _load_config(path: str | os.PathLike[str] | None, cwd: Path | None) -> FileC
         section = _read_toml(pyproject).get("tool", {}).get("omnibatch")
         if isinstance(section, dict):
             return _to_config(pyproject, section)
-    return FileConfig()
+    return None
+
+
+def _merge(low: FileConfig, high: FileConfig) -> FileConfig:
+    """``high`` over ``low``, value by value (a provider section merges key by key)."""
+    providers = {name: dict(section) for name, section in low.providers.items()}
+    for name, section in high.providers.items():
+        providers.setdefault(name, {}).update(section)
+    return FileConfig(
+        path=high.path,
+        provider=high.provider or low.provider,
+        providers=providers,
+        settings={**low.settings, **high.settings},
+        files=(*low.files, *high.files),
+        origins={**low.origins, **high.origins},
+    )
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
@@ -137,7 +194,28 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigurationError(f"{file} is not valid TOML: {exc}") from exc
 
 
+TOP_LEVEL_KEYS: tuple[str, ...] = ("provider", "providers")
+"""The keys a config file may hold at its top level; anything else is a mistake, named."""
+PROVIDER_KEYS: tuple[str, ...] = ("base_url", "api_key_env")
+"""Keys of a ``[providers.<name>]`` section the core reads; the others are adapter options."""
+
+
+def nearest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean X?)`` for the closest of ``choices``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _to_config(file: Path, data: Mapping[str, Any]) -> FileConfig:
+    for key in data:
+        if key not in TOP_LEVEL_KEYS and key != "api_key":
+            raise ConfigurationError(
+                f"{file}: unknown setting {key!r}{nearest(key, TOP_LEVEL_KEYS)}; valid top-level "
+                f"settings: {', '.join(TOP_LEVEL_KEYS)} (provider options go in "
+                f"[providers.<name>])"
+            )
     providers = data.get("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise ConfigurationError(f"{file}: [providers.<name>] sections must be tables")
@@ -148,8 +226,13 @@ def _to_config(file: Path, data: Mapping[str, Any]) -> FileConfig:
         raise ConfigurationError(
             f"{file}: put the key in an environment variable and name it with api_key_env"
         )
-    settings = {k: v for k, v in data.items() if k not in {"provider", "providers"}}
-    return FileConfig(file, provider, providers, settings)
+    settings = {k: v for k, v in data.items() if k not in TOP_LEVEL_KEYS}
+    origins = {key: file for key in settings}
+    if provider is not None:
+        origins["provider"] = file
+    for name, section in providers.items():
+        origins.update({f"providers.{name}.{key}": file for key in section})
+    return FileConfig(file, provider, providers, settings, (file,), origins)
 
 
 def resolve_provider_name(provider: str | None, config: FileConfig) -> str | None:
@@ -184,9 +267,13 @@ def _adapter_class(name: str, source: str | None) -> type[ProviderAdapter]:
     try:
         return registry.provider(name)
     except UnknownProviderError as exc:
-        if source is None or source == "argument":
+        if source is None:
             raise
-        raise UnknownProviderError(f"{exc.message} (the name came from {source})") from None
+        origin = "--provider / provider=" if source == "argument" else source
+        raise UnknownProviderError(
+            f"{exc.message}; the name came from {origin}"
+            f"{nearest(name.strip().lower(), registry.providers)}"
+        ) from None
 
 
 def resolve_provider(
@@ -218,7 +305,12 @@ def resolve_provider(
     cls = _adapter_class(name, name_source)
     section = dict(config.providers.get(cls.name, {}))
     sources: dict[str, str] = {"provider": name_source or "argument"}
-    key_env = section.pop("api_key_env", None) or cls.api_key_env
+    named_env = section.pop("api_key_env", None)
+    if named_env is not None and not isinstance(named_env, str):
+        raise ConfigurationError(
+            f"{config.path}: [providers.{cls.name}] api_key_env must be a variable name (a string)"
+        )
+    key_env = named_env or cls.api_key_env
     section_url = section.pop("base_url", None)
     if "api_key" in section:
         raise ConfigurationError(
@@ -254,6 +346,8 @@ def resolve_provider(
         key, sources["api_key"] = os.environ[key_env], f"${key_env}"
     if key is None and require_key and cls.requires_api_key:
         where = f"set ${key_env}" if key_env else "configure a key"
+        if named_env:
+            where += f" (named by api_key_env in {config.path})"
         raise ConfigurationError(
             f"no API key for {cls.name}: {where} (or pass api_key=...)", provider=cls.name
         )

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from omnibatch import BatchClient
-from omnibatch._capabilities import TABLE_PATH, comparison_table
+from omnibatch._capabilities import comparison_table
 from omnibatch._plugins import build_registry
 from omnibatch.emulator import Emulator, EmulatorConfig, ManualClock
 from omnibatch.plugin import BatchStatus, ConfigurationError
@@ -132,25 +130,19 @@ def test_dashscope_regions() -> None:
         DashScopeAdapter(api_key="k", options={"region": "eu"})
 
 
-def test_the_comparison_table_is_current() -> None:
+def test_the_comparison_table_is_generated_and_current() -> None:
+    from omnibatch._docs_tables import render_page
+
+    page = REPO / "docs" / "providers" / "comparison.md"
+    text = page.read_text(encoding="utf-8")
+    assert "<!-- generated: provider-comparison -->" in text
+    assert render_page(text, page) == text, (
+        "docs/providers/comparison.md is stale: run `python -m omnibatch._docs_tables`"
+    )
     registry = build_registry()
     builtins = [e.adapter for e in registry.providers.values() if e.origin.builtin]
-    expected = comparison_table(builtins)
-    page = REPO / TABLE_PATH
-    assert page.is_file() and page.read_text() == expected, (
-        f"{TABLE_PATH} is stale: run `python -m omnibatch._capabilities > {TABLE_PATH}`"
-    )
-
-
-def test_the_table_generator_runs_as_documented() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "omnibatch._capabilities"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert "| `groq` (Groq)" in out and "7d" in out
+    table = comparison_table(builtins)
+    assert "| `groq` (Groq)" in table and "7d" in table and table in text
 
 
 def test_the_emulator_rejects_what_the_facts_forbid() -> None:

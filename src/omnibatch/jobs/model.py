@@ -26,6 +26,7 @@ __all__ = [
     "hash_file",
     "job_key",
     "part_key",
+    "request_words",
 ]
 
 JOB_METADATA_KEY = "omnibatch_job"
@@ -49,14 +50,19 @@ class JobOptions:
     max_requests_per_batch: int | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     completion_window: str = "24h"
+    generate_ids: bool = False
+    """Lines without ``custom_id`` get generated ids (``request-N``) instead of an error."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "model": self.model,
             "max_requests_per_batch": self.max_requests_per_batch,
             "metadata": dict(sorted(self.metadata.items())),
             "completion_window": self.completion_window,
         }
+        if self.generate_ids:  # only when set: the identity of existing jobs stays the same
+            data["generate_ids"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobOptions:
@@ -65,6 +71,7 @@ class JobOptions:
             max_requests_per_batch=data.get("max_requests_per_batch"),
             metadata=dict(data.get("metadata") or {}),
             completion_window=data.get("completion_window") or "24h",
+            generate_ids=bool(data.get("generate_ids")),
         )
 
 
@@ -146,7 +153,7 @@ class JobView:
             "embedded": job.embedded,
             "status": self.status,
             "phase": job.phase,
-            "counts": self.counts,
+            "counts": request_words(self.counts),
             "requests": job.total,
             "input": job.input_path,
             "output": job.output_path,
@@ -156,12 +163,12 @@ class JobView:
             "updated_at": datetime.fromtimestamp(job.updated_at, UTC).isoformat(),
             "batches": [
                 {
-                    "part": p.part,
+                    "part": p.part + 1,  # numbered from 1, as every message says "part 1/3"
                     "requests": p.requests,
                     "batch_id": p.batch_id,
                     "status": p.status,
                     "provider_status": p.provider_status,
-                    "counts": dict(p.counts),
+                    "counts": request_words(p.counts),
                     "input_file_id": p.file_id,
                     "output_file_ids": list(p.output_file_ids),
                     "error_file_ids": list(p.error_file_ids),
@@ -179,6 +186,9 @@ class RunResult:
     resumed: bool
     output: Path | None = None
     summary: OutputSummary | None = None
+    rewritten: bool = False
+    """The job had finished: OUTPUT was written again from its downloaded results, and the
+    provider was not called."""
 
     @property
     def succeeded(self) -> bool:
@@ -241,3 +251,9 @@ def placeholder_batch(part: PartRecord, provider: str) -> Batch:
         provider_status=part.provider_status or "unknown",
         request_counts=RequestCounts(**{k: int(v) for k, v in part.counts.items()}),
     )
+
+
+def request_words(counts: Mapping[str, Any]) -> dict[str, Any]:
+    """Request counts in OUTPUT's words: a request that did not succeed is ``errored`` (the
+    word ``failed`` belongs to a batch's status)."""
+    return {("errored" if key == "failed" else key): value for key, value in counts.items()}

@@ -32,6 +32,7 @@ import logging
 import os
 import random
 import shutil
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -55,6 +56,7 @@ from omnibatch._exceptions import (
 )
 from omnibatch._http import RetryPolicy
 from omnibatch._lifecycle import (
+    FetchedSource,
     PollPolicy,
     can_reconcile,
     create_once,
@@ -66,7 +68,7 @@ from omnibatch._lifecycle import (
     upload_once,
     wait_many,
 )
-from omnibatch.adapter import CreateSpec, InputPart, InputRef, ProviderAdapter
+from omnibatch.adapter import CreateSpec, InputPart, InputRef, ProviderAdapter, ResultSource
 from omnibatch.config import (
     EMBEDDED_KEY_SOURCE,
     EMULATOR_KEY_SOURCE,
@@ -90,7 +92,15 @@ from omnibatch.jobs.model import (
     part_key,
     status_of,
 )
-from omnibatch.ledger import JobRecord, Ledger, NewPart, PartRecord, safe_url
+from omnibatch.ledger import (
+    JobRecord,
+    Ledger,
+    NewPart,
+    PartRecord,
+    damage_error,
+    safe_url,
+    writing,
+)
 from omnibatch.models import Batch
 from omnibatch.pipeline import prepare_input
 from omnibatch.results import OutputSummary, PartResults, write_output
@@ -98,7 +108,7 @@ from omnibatch.results import OutputSummary, PartResults, write_output
 if TYPE_CHECKING:
     from omnibatch.client import BatchClient
 
-__all__ = ["OPERATION_EXTENSION", "Checkpoint", "JobRunner"]
+__all__ = ["OPERATION_EXTENSION", "Checkpoint", "JobRunner", "purge_job_files"]
 
 log = logging.getLogger("omnibatch")
 
@@ -115,7 +125,8 @@ class JobRunner:
     ``transport`` replaces the network (an emulator's ``MockTransport`` in tests); ``poll`` and
     ``retry`` tune waiting and HTTP retries; ``clock`` and ``sleep`` drive the polling loop;
     ``checkpoint`` is called at each named step (a test hook); ``keep_files`` keeps the
-    uploaded inputs.
+    uploaded inputs at the provider; ``keep_data`` keeps the job's working files on disk
+    (otherwise only what a resume needs is kept, and nothing once the job is done).
     """
 
     def __init__(
@@ -130,6 +141,7 @@ class JobRunner:
         transport: httpx.BaseTransport | None = None,
         checkpoint: Checkpoint | None = None,
         keep_files: bool = False,
+        keep_data: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -139,6 +151,7 @@ class JobRunner:
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self.keep_files = keep_files
+        self.keep_data = keep_data
         self._clock = clock
         self._sleep = sleep
         self._checkpoint_hook = checkpoint
@@ -289,6 +302,7 @@ class JobRunner:
                 try:
                     with self.ledger.lock(job):
                         self.ledger.set_phase(job.id, "abandoned")
+                        purge_job_files(job, keep_ids=False)  # nothing there can be used
                 except BatchStateError:
                     continue  # still running in another process
 
@@ -306,14 +320,16 @@ class JobRunner:
         if options.model:
             source = override_model(source, options.model, job.workdir / "input-model.jsonl")
         try:
-            prepared = prepare_input(
-                source,
-                adapter,
-                parts_dir,
-                model=options.model,
-                max_requests=options.max_requests_per_batch,
-                split=True,
-            )
+            with writing(parts_dir):
+                prepared = prepare_input(
+                    source,
+                    adapter,
+                    parts_dir,
+                    model=options.model,
+                    max_requests=options.max_requests_per_batch,
+                    split=True,
+                    generate_ids=options.generate_ids,
+                )
         except InputValidationError as exc:
             # Name the user's file, not the copy with the model replaced.
             raise InputValidationError(
@@ -568,6 +584,9 @@ class JobRunner:
         )
         self.observer.message(f"created batch {batch.id} for {label}")
         self._checkpoint("created")
+        if not self.keep_data:
+            # The batch exists: its translated copy of the input is never needed again.
+            part.part_path.unlink(missing_ok=True)
 
     # --- 4. wait ----------------------------------------------------------------------------------
 
@@ -665,9 +684,10 @@ class JobRunner:
         for part in view.parts:
             assert part.batch_id is not None
             self._checkpoint("before-download")
-            batch, fetched = self._send(client, "download").run(
-                fetch_results(client.adapter, part.batch_id)
-            )
+            with writing(job.workdir / "downloads"):
+                batch, fetched = self._send(client, "download").run(
+                    fetch_results(client.adapter, part.batch_id)
+                )
             self.record_status(job, part, batch)
             self.ledger.record_results(
                 job.id,
@@ -691,14 +711,50 @@ class JobRunner:
                 )
             )
         self._checkpoint("before-output")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        summary = write_output(parts, output)
+        with writing(output):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            summary = write_output(parts, output)
         self._checkpoint("output-written")
         if not self.keep_files:
             self._delete_inputs(client, job)
         self.ledger.set_phase(job.id, "done", output_path=str(output), summary=vars(summary))
         self._checkpoint("done")
+        if not self.keep_data:
+            # OUTPUT holds the results. A provider's job keeps its ids files (bytes per
+            # request), so `omnibatch results` can rebuild OUTPUT from the provider's files;
+            # an embedded job's batches are gone, so nothing of it is useful.
+            purge_job_files(job, keep_ids=not job.embedded)
         return self.view(job.id), summary
+
+    def rewrite(self, view: JobView, output: Path) -> OutputSummary | None:
+        """Write OUTPUT of a finished job again from the result files it downloaded, without
+        calling the provider. None when some are gone (then :meth:`collect` fetches them)."""
+        job = view.job
+        adapter = self._adapter_cls(job.provider)(api_key=None, base_url=job.base_url)
+        parts: list[PartResults] = []
+        for part in view.parts:
+            fetched = []
+            for record in part.results:
+                path = Path(record["path"]) if record.get("path") else None
+                if path is None or not path.is_file():
+                    return None
+                source = ResultSource(kind=str(record["kind"]), name=str(record.get("name") or ""))
+                fetched.append(FetchedSource(source, path))
+            if part.batch_id is None or not fetched:
+                return None
+            parts.append(
+                PartResults(
+                    adapter,
+                    part.batch_id,
+                    part.ids_path,
+                    fetched,
+                    batch_status=status_of(part.status),
+                )
+            )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        summary = write_output(parts, output)
+        self.ledger.note(job.id, "output-rewritten", output=str(output))
+        return summary
 
     def _delete_inputs(self, client: BatchClient, job: JobRecord) -> None:
         if not client.adapter.capabilities.delete_files:
@@ -752,14 +808,52 @@ class JobRunner:
         wait: bool = True,
     ) -> RunResult:
         """The whole job: open (or resume), prepare, submit, and unless ``wait`` is False, wait
-        and collect into ``output``."""
+        and collect into ``output``. A full disk or a damaged ledger raises
+        :class:`~omnibatch.StorageError` / :class:`~omnibatch.LedgerError`; what was recorded
+        is kept, and the same call resumes."""
+        try:
+            return self._run(input_path, output, target, options, new=new, wait=wait)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            damage = damage_error(exc, self.ledger.path)
+            if damage is None:
+                raise
+            raise damage from exc
+
+    def _run(
+        self,
+        input_path: Path,
+        output: Path | None,
+        target: ProviderSettings,
+        options: JobOptions,
+        *,
+        new: bool,
+        wait: bool,
+    ) -> RunResult:
         view, resumed = self.open(input_path, target, options, new=new, output=output)
         self.current = view
         with self.ledger.lock(view.job):
             view = self.view(view.id)
-            if resumed:
+            if resumed and view.job.phase == "done" and output is not None:
+                summary = self.rewrite(view, output)
+                if summary is not None:
+                    return RunResult(self.view(view.id), True, output, summary, rewritten=True)
+                # Its downloads were removed when it ended (keep_data keeps them): the
+                # provider still has the result files, so they are fetched again, not paid.
+                ended = datetime.fromtimestamp(view.job.updated_at, UTC)
+                self.observer.message(
+                    f"job {view.id} finished at {ended:%Y-%m-%d %H:%M:%S} UTC; its downloaded "
+                    "results were removed, so they are fetched again; --new submits again"
+                )
+            elif resumed:
                 self.observer.message(f"resuming job {view.id} ({view.status})")
-            view = self.prepare(view, target)
+            try:
+                view = self.prepare(view, target)
+            except InputValidationError:
+                if not resumed and not view.parts:
+                    # Nothing was sent: an input that does not validate leaves no job behind.
+                    self.ledger.delete_job(view.id)
+                    self.current = None
+                raise
             if not view.created:
                 view = self.submit(view, target)
             if not wait:
@@ -770,3 +864,23 @@ class JobRunner:
                 return RunResult(view, resumed)
             view, summary = self.collect(view, output, target=target)
             return RunResult(view, resumed, output, summary)
+
+
+def purge_job_files(job: JobRecord, *, keep_ids: bool) -> None:
+    """Delete a job's working files: the translated input parts, uploads in flight, the
+    downloaded results, and (unless ``keep_ids``) the parts' custom id lists. The lock file
+    stays; the ledger keeps the job's record."""
+    root = job.workdir
+    for name in ("upload", "downloads"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    (root / "input-model.jsonl").unlink(missing_ok=True)
+    parts = root / "parts"
+    if not keep_ids:
+        shutil.rmtree(parts, ignore_errors=True)
+    elif parts.is_dir():
+        for path in parts.iterdir():
+            if path.suffix != ".ids":
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
