@@ -150,6 +150,7 @@ class ProviderAdapter(ABC):
         documented_statuses: the provider's documented raw statuses; the contract suite checks
             that ``status_map`` covers them all.
         endpoints: the request URLs the provider's batch API accepts.
+        completion_windows: the completion windows (``CreateSpec.completion_window``) it takes.
         limits, capabilities: see :class:`ProviderLimits` and :class:`Capabilities`.
         price_provider: the provider's id in genai-prices' data, when it is not ``name``.
     """
@@ -163,6 +164,7 @@ class ProviderAdapter(ABC):
     status_map: ClassVar[Mapping[str, BatchStatus]]
     documented_statuses: ClassVar[frozenset[str]] = frozenset()
     endpoints: ClassVar[frozenset[str]] = frozenset({"/v1/chat/completions"})
+    completion_windows: ClassVar[tuple[str, ...]] = ("24h",)
     limits: ClassVar[ProviderLimits] = ProviderLimits()
     capabilities: ClassVar[Capabilities] = Capabilities()
     requires_api_key: ClassVar[bool] = True

@@ -32,7 +32,12 @@ COVERED = {
     "plugins/tutorial.md": "tests/plugins/test_docs.py",
 }
 # Pages of signatures and fragments of the example plugin: parsed (a bare signature gets a body).
-PARSED = ["plugins/adapter-reference.md", "plugins/hooks.md", "plugins/testing.md"]
+PARSED = [
+    "plugins/adapter-reference.md",
+    "plugins/hooks.md",
+    "plugins/testing.md",
+    "providers/openai-compatible.md",
+]
 
 _BLOCK = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
 

@@ -210,8 +210,7 @@ def convert_cmd(
 @command(cli, "providers")
 def providers_cmd(state: State) -> int:
     """List the installed providers, where each comes from, and any plugin problems."""
-    from dataclasses import asdict
-
+    from omnibatch._capabilities import provider_facts
     from omnibatch._plugins import get_registry
 
     registry = get_registry()
@@ -229,7 +228,9 @@ def providers_cmd(state: State) -> int:
                         "builtin": entry.origin.builtin,
                         "base_url": entry.adapter.default_base_url,
                         "api_key_env": entry.adapter.api_key_env,
-                        "capabilities": asdict(entry.adapter.capabilities),
+                        "origin": str(entry.origin),
+                        "config_file": entry.origin.config_file,
+                        **provider_facts(entry.adapter),
                     }
                     for name, entry in entries
                 ],
@@ -248,7 +249,8 @@ def providers_cmd(state: State) -> int:
         (
             name,
             entry.adapter.display_name or name,
-            " ".join(filter(None, (entry.origin.distribution, entry.origin.version)))
+            (f"config {entry.origin.config_file}" if entry.origin.config_file else "")
+            or " ".join(filter(None, (entry.origin.distribution, entry.origin.version)))
             or "in-process",
             entry.adapter.api_key_env or "-",
             entry.adapter.default_base_url,
