@@ -26,7 +26,19 @@ def _table(text: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["openai", "mistral", "anthropic", "gemini", "together", "fireworks"]
+    "name",
+    [
+        "openai",
+        "mistral",
+        "anthropic",
+        "gemini",
+        "azure",
+        "groq",
+        "deepinfra",
+        "dashscope",
+        "together",
+        "fireworks",
+    ],
 )
 def test_status_table_matches_code(name: str) -> None:
     adapter = get_registry().provider(name)
