@@ -612,7 +612,10 @@ def test_lines_without_custom_id_need_generate_ids(
     source.write_text("".join(json.dumps(x) + "\n" for x in lines))
     refused = run_cli("run", str(source), "-o", "o.jsonl", env=env, cwd=tmp_path)
     assert refused.returncode == 1 and "line 2" in refused.stderr and "custom_id" in refused.stderr
-    assert emulator.batches(only_job_id(home)) == []  # nothing was sent
+    assert (
+        not (home / "ledger.sqlite3").exists()
+        or not _json(run_cli("--json", "jobs", env=env, cwd=tmp_path))["jobs"]
+    )  # nothing was sent: an input that does not validate leaves no job
     ran = run_cli("run", str(source), "-o", "o.jsonl", "--generate-ids", env=env, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     ids = [x["custom_id"] for x in read_jsonl(tmp_path / "o.jsonl")]

@@ -291,7 +291,9 @@ class JobRunner:
         if created:
             return self.view(job), False
         self.ledger.note(job.id, "resumed")
-        if output is not None:
+        if output is not None and job.phase != "done":
+            # A finished job keeps the path of the OUTPUT it wrote until it is written again
+            # (rewrite copies from there when its downloads are gone).
             self.ledger.set_phase(job.id, job.phase, output_path=str(output))
         return self.view(job), True
 
@@ -727,8 +729,30 @@ class JobRunner:
         return self.view(job.id), summary
 
     def rewrite(self, view: JobView, output: Path) -> OutputSummary | None:
-        """Write OUTPUT of a finished job again from the result files it downloaded, without
-        calling the provider. None when some are gone (then :meth:`collect` fetches them)."""
+        """Write OUTPUT of a finished job again without calling the provider: from the result
+        files it downloaded (``keep_data``), else from the OUTPUT it wrote, when that is still
+        there. None when neither is left (then :meth:`collect` fetches them again)."""
+        summary = self._rewrite_from_downloads(view, output)
+        if summary is None:
+            summary = self._copy_output(view, output)
+        if summary is not None and view.job.phase == "done":
+            self.ledger.set_phase(view.job.id, "done", output_path=str(output))
+        return summary
+
+    def _copy_output(self, view: JobView, output: Path) -> OutputSummary | None:
+        job = view.job
+        saved = Path(job.output_path) if job.output_path else None
+        if job.phase != "done" or not job.summary or saved is None or not saved.is_file():
+            return None
+        if saved.resolve() != output.resolve():
+            output.parent.mkdir(parents=True, exist_ok=True)
+            scratch = output.with_name(output.name + ".tmp")
+            shutil.copyfile(saved, scratch)
+            scratch.replace(output)
+        self.ledger.note(job.id, "output-rewritten", output=str(output), copied_from=str(saved))
+        return OutputSummary(**dict(job.summary))
+
+    def _rewrite_from_downloads(self, view: JobView, output: Path) -> OutputSummary | None:
         job = view.job
         adapter = self._adapter_cls(job.provider)(api_key=None, base_url=job.base_url)
         parts: list[PartResults] = []
