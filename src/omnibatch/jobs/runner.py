@@ -72,6 +72,7 @@ from omnibatch.adapter import CreateSpec, InputPart, InputRef, ProviderAdapter, 
 from omnibatch.config import (
     EMBEDDED_KEY_SOURCE,
     EMULATOR_KEY_SOURCE,
+    EMULATOR_URL_ENV,
     FileConfig,
     ProviderSettings,
     embedded_settings,
@@ -216,6 +217,12 @@ class JobRunner:
             return current  # same place: keep the full configured URL
         default_url = self._adapter_cls(job.provider).default_base_url
         if current is not None and not placeholder:
+            if current.emulated:  # never report an emulator for a job that ran elsewhere
+                raise ConfigurationError(
+                    f"job {job.id} ran on {job.base_url or default_url}, not on the emulator "
+                    f"{current.base_url} that ${EMULATOR_URL_ENV} names: unset it to reach the job",
+                    provider=job.provider,
+                )
             return replace(current, base_url=job.base_url or default_url)
         return ProviderSettings(
             provider=job.provider,
@@ -291,9 +298,7 @@ class JobRunner:
         if created:
             return self.view(job), False
         self.ledger.note(job.id, "resumed")
-        if output is not None and job.phase != "done":
-            # A finished job keeps the path of the OUTPUT it wrote until it is written again
-            # (rewrite copies from there when its downloads are gone).
+        if output is not None and job.phase != "done":  # a done job keeps the OUTPUT it wrote
             self.ledger.set_phase(job.id, job.phase, output_path=str(output))
         return self.view(job), True
 
@@ -730,26 +735,29 @@ class JobRunner:
 
     def rewrite(self, view: JobView, output: Path) -> OutputSummary | None:
         """Write OUTPUT of a finished job again without calling the provider: from the result
-        files it downloaded (``keep_data``), else from the OUTPUT it wrote, when that is still
-        there. None when neither is left (then :meth:`collect` fetches them again)."""
+        files it downloaded, or (once those were cleaned up) from the OUTPUT it wrote. None
+        when neither is left (then :meth:`collect` fetches the results again)."""
         summary = self._rewrite_from_downloads(view, output)
         if summary is None:
             summary = self._copy_output(view, output)
-        if summary is not None and view.job.phase == "done":
-            self.ledger.set_phase(view.job.id, "done", output_path=str(output))
+        if summary is not None:
+            self.ledger.note(view.job.id, "output-rewritten", output=str(output))
+            if view.job.phase == "done":  # the newest copy is the one to read next time
+                self.ledger.set_phase(view.job.id, "done", output_path=str(output))
         return summary
 
-    def _copy_output(self, view: JobView, output: Path) -> OutputSummary | None:
+    @staticmethod
+    def _copy_output(view: JobView, output: Path) -> OutputSummary | None:
         job = view.job
         saved = Path(job.output_path) if job.output_path else None
-        if job.phase != "done" or not job.summary or saved is None or not saved.is_file():
+        if saved is None or job.summary is None or not saved.is_file():
             return None
         if saved.resolve() != output.resolve():
-            output.parent.mkdir(parents=True, exist_ok=True)
-            scratch = output.with_name(output.name + ".tmp")
-            shutil.copyfile(saved, scratch)
-            scratch.replace(output)
-        self.ledger.note(job.id, "output-rewritten", output=str(output), copied_from=str(saved))
+            with writing(output):
+                output.parent.mkdir(parents=True, exist_ok=True)
+                tmp = output.with_name(output.name + ".tmp")
+                shutil.copyfile(saved, tmp)
+                tmp.replace(output)
         return OutputSummary(**dict(job.summary))
 
     def _rewrite_from_downloads(self, view: JobView, output: Path) -> OutputSummary | None:
@@ -775,10 +783,9 @@ class JobRunner:
                     batch_status=status_of(part.status),
                 )
             )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        summary = write_output(parts, output)
-        self.ledger.note(job.id, "output-rewritten", output=str(output))
-        return summary
+        with writing(output):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            return write_output(parts, output)
 
     def _delete_inputs(self, client: BatchClient, job: JobRecord) -> None:
         if not client.adapter.capabilities.delete_files:
@@ -861,7 +868,14 @@ class JobRunner:
                 summary = self.rewrite(view, output)
                 if summary is not None:
                     return RunResult(self.view(view.id), True, output, summary, rewritten=True)
-            if resumed:
+                # Its downloads were removed when it ended (keep_data keeps them): the
+                # provider still has the result files, so they are fetched again, not paid.
+                ended = datetime.fromtimestamp(view.job.updated_at, UTC)
+                self.observer.message(
+                    f"job {view.id} finished at {ended:%Y-%m-%d %H:%M:%S} UTC; its downloaded "
+                    "results were removed, so they are fetched again; --new submits again"
+                )
+            elif resumed:
                 self.observer.message(f"resuming job {view.id} ({view.status})")
             try:
                 view = self.prepare(view, target)
