@@ -710,7 +710,7 @@ def _results(
         if embedded is not None and embedded.embedded:
             view = runner.view(embedded)
             return _print_results(
-                state, _saved_results(view, out), out, output, view.status == "succeeded"
+                state, _saved_results(runner, view, out), out, output, view.status == "succeeded"
             )
         resolved = _resolve(state, runner, ident)
         if resolved.batch_id is None:
@@ -742,30 +742,24 @@ def _print_results(state: State, summary: Any, out: Path, output: str, ok: bool)
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _saved_results(view: JobView, out: Path) -> Any:
+def _saved_results(runner: JobRunner, view: JobView, out: Path) -> Any:
     """The results of a finished job on the embedded emulator, whose batches ended with the
-    process that ran them: the OUTPUT that process wrote is the copy that remains."""
+    process that ran them: what that process downloaded or wrote is the copy that remains."""
     from omnibatch._exceptions import BatchStateError
-    from omnibatch.results import OutputSummary
 
     job = view.job
-    saved = Path(job.output_path) if job.output_path else None
-    if job.phase != "done" or job.summary is None or saved is None:
+    if job.phase != "done" or job.summary is None:
         raise BatchStateError(
             f"job {job.id} ran on the embedded emulator and stopped before its results were "
             "written; run the same `omnibatch run` command again to start a fresh job"
         )
-    if not saved.is_file():
+    summary = runner.rewrite(view, out)
+    if summary is None:
         raise BatchStateError(
             f"job {job.id} ran on the embedded emulator, whose batches are gone; its results "
-            f"were written to {saved}, which no longer exists"
+            f"were written to {job.output_path}, which no longer exists"
         )
-    if saved.resolve() != out.resolve():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        shutil.copyfile(saved, tmp)
-        tmp.replace(out)
-    return OutputSummary(**dict(job.summary))
+    return summary
 
 
 def _batch_results(

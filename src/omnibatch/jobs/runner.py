@@ -756,6 +756,8 @@ class JobRunner:
             summary = self._copy_output(view, output, format)
         if summary is not None:
             self.ledger.note(view.job.id, "output-rewritten", output=str(output))
+            if view.job.phase == "done":  # the newest copy is the one to read next time
+                self.ledger.set_phase(view.job.id, "done", output_path=str(output))
         return summary
 
     @staticmethod

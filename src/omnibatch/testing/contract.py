@@ -31,6 +31,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 import pytest
 
+from omnibatch._answers import line_normalizer
 from omnibatch._exceptions import (
     AuthenticationError,
     InputValidationError,
@@ -54,6 +55,7 @@ from omnibatch.emulator import (
     serve,
 )
 from omnibatch.models import Batch, BatchRequest, BatchResult, ResultStatus
+from omnibatch.results import complete_result
 
 __all__ = ["ContractDriver", "ContractHarness", "ProviderContract"]
 
@@ -511,9 +513,11 @@ class ProviderContract:
         if type(adapter).output_line is not ProviderAdapter.output_line:
             assert records, "output_line is overridden but results keep no raw record"
         source = ResultSource("results", name="contract")
+        # Both as the merge writes them: normalized by the adapter's answer reader.
+        normalize = line_normalizer(adapter.read_answer)
         for record in records:
-            slow_line = adapter.parse_result_line(record, source).to_output_line()
-            assert adapter.output_line(record, source) == slow_line, record
+            result = complete_result(adapter.parse_result_line(record, source), adapter.read_answer)
+            assert normalize(adapter.output_line(record, source)) == result.to_output_line(), record
 
     @pytest.mark.parametrize("mode", MODES)
     def test_cancel_keeps_partial_results(self, harness: ContractHarness, mode: str) -> None:
