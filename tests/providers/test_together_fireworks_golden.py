@@ -7,8 +7,10 @@ import json
 from typing import Any
 
 from omnibatch import BatchRequest, ResultStatus
+from omnibatch._answers import line_normalizer
 from omnibatch.adapter import ResultSource
 from omnibatch.emulator.engine import StoredFile
+from omnibatch.results import complete_result
 from omnibatch_fireworks.adapter import FireworksAdapter
 from omnibatch_fireworks.dialect import parse_dataset
 from omnibatch_together.adapter import TogetherAdapter
@@ -35,11 +37,12 @@ def _stored(data: bytes, purpose: str) -> StoredFile:
 def test_together_output_lines() -> None:
     (line,) = _lines("together", "batch_output.jsonl")
     source = ResultSource("output")
-    result = TOGETHER.parse_result_line(line, source)
+    result = complete_result(TOGETHER.parse_result_line(line, source), TOGETHER.read_answer)
     assert result.status is ResultStatus.SUCCEEDED and result.custom_id == "request-1"
     assert result.usage is not None and result.usage.input_tokens == 12
-    assert result.text == "Hello!"
-    assert TOGETHER.output_line(line, source) == result.to_output_line()
+    assert result.text == "Hello!" and result.finish_reason is not None
+    normalize = line_normalizer(TOGETHER.read_answer)
+    assert normalize(TOGETHER.output_line(line, source)) == result.to_output_line()
 
 
 def test_together_error_lines() -> None:
@@ -52,8 +55,10 @@ def test_together_error_lines() -> None:
         ("req-5", ResultStatus.ERRORED),
     ]
     assert results[0].error is not None and results[0].error.code == "invalid_model"
+    normalize = line_normalizer(TOGETHER.read_answer)
     for line, result in zip(_lines("together", "batch_error.jsonl"), results, strict=True):
-        assert TOGETHER.output_line(line, source) == result.to_output_line()
+        whole = complete_result(result, TOGETHER.read_answer)
+        assert normalize(TOGETHER.output_line(line, source)) == whole.to_output_line()
 
 
 def test_together_input_lines_are_what_the_docs_show() -> None:
