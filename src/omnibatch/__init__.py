@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ProviderTimeoutError,
         RateLimitError,
         UnknownProviderError,
+        UnsupportedOperation,
         UnsupportedOperationError,
         WaitTimeoutError,
     )
@@ -83,6 +84,7 @@ _EXPORTS = {
             "ProviderTimeoutError",
             "RateLimitError",
             "UnknownProviderError",
+            "UnsupportedOperation",
             "UnsupportedOperationError",
             "WaitTimeoutError",
         )
@@ -119,6 +121,7 @@ __all__ = [
     "ResultStatus",
     "RetryPolicy",
     "UnknownProviderError",
+    "UnsupportedOperation",
     "UnsupportedOperationError",
     "Usage",
     "ValidationProblem",

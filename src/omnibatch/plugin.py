@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         ConfigurationError,
         PluginError,
         ProviderResponseError,
+        UnsupportedOperation,
         UnsupportedOperationError,
     )
     from omnibatch._plugins import check_adapter_class
@@ -66,7 +67,12 @@ if TYPE_CHECKING:
         parse_multipart,
         read_json,
     )
-    from omnibatch.emulator.fakes import answer_for, chat_completion_body, embedding_body
+    from omnibatch.emulator.fakes import (
+        answer_for,
+        chat_completion_body,
+        embedding_body,
+        response_body,
+    )
     from omnibatch.flows import FilePart, Flow, HttpRequest, HttpResponse, Sleep, no_io, query
     from omnibatch.hookspecs import PROJECT_NAME, hookimpl
     from omnibatch.models import (
@@ -123,6 +129,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "ConfigurationError",
         "PluginError",
         "ProviderResponseError",
+        "UnsupportedOperation",
         "UnsupportedOperationError",
     ),
     "omnibatch._plugins": ("check_adapter_class",),
@@ -142,7 +149,12 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "parse_multipart",
         "read_json",
     ),
-    "omnibatch.emulator.fakes": ("answer_for", "chat_completion_body", "embedding_body"),
+    "omnibatch.emulator.fakes": (
+        "answer_for",
+        "chat_completion_body",
+        "embedding_body",
+        "response_body",
+    ),
     "omnibatch.testing.contract": ("ContractDriver", "ContractHarness", "ProviderContract"),
 }
 _EXPORTS = {name: module for module, names in _GROUPS.items() for name in names}
@@ -191,6 +203,7 @@ __all__ = [
     "Snapshot",
     "StoredFile",
     "UnknownStatusWarning",
+    "UnsupportedOperation",
     "UnsupportedOperationError",
     "Usage",
     "ValidationIssue",
@@ -204,6 +217,7 @@ __all__ = [
     "parse_multipart",
     "query",
     "read_json",
+    "response_body",
     "to_datetime",
 ]
 
