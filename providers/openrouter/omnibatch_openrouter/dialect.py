@@ -6,7 +6,7 @@ Shapes follow ``openrouter`` 1.3.84 (``BatchObject``, ``BatchListResponse``,
 ``BatchDeletedObject``, ``BatchErrorResponseData``): requests come inline and must follow
 ``endpoint``, ``model`` and ``callback_url`` in the body (400 otherwise, as the service answers),
 create answers 202 with status ``validating``, results come inline in ``GET /batches/{id}``
-once the batch has ended, with the batch's ``usage.cost``. There is no cancel route; delete
+once the batch has ended (always null in listings), with the batch's ``usage.cost``. There is no cancel route; delete
 works on ended batches only (409 before).
 
 The emulator records ``callback_url`` but sends no webhook events (it makes no outbound calls).
@@ -235,7 +235,7 @@ class OpenRouterDialect(Dialect):
     def batch_object(
         self, engine: Engine, batch: SimBatch, *, with_results: bool = True
     ) -> dict[str, Any]:
-        """The ``BatchObject`` as the API returns it now (list items omit ``results``)."""
+        """The ``BatchObject`` as the API returns it now (``results`` is null in list items)."""
         snap = engine.snapshot(batch)
         engine.ensure_results(batch, snap, lambda b, s: self._write_results(engine, b, s))
         validated = snap.started_at is not None
@@ -269,8 +269,7 @@ class OpenRouterDialect(Dialect):
             },
             "usage": usage,
         }
-        if with_results:
-            out["results"] = batch.extra.get("results")
+        out["results"] = batch.extra.get("results") if with_results else None
         return out
 
     def _list(self, engine: Engine, request: httpx.Request) -> httpx.Response:
