@@ -428,6 +428,9 @@ class BatchClient(_BaseBatchClient):
             cursor = page.next_cursor
 
     def cancel(self, batch_id: str) -> Batch:
+        """Ask the provider to cancel. Raises ``UnsupportedOperationError`` before sending
+        anything where the provider cannot cancel (``adapter.capabilities.cancel``)."""
+        _require_cancel(self.adapter)
         return self.run(self.adapter.cancel(batch_id))
 
     def wait(
@@ -615,6 +618,7 @@ class AsyncBatchClient(_BaseBatchClient):
             cursor = page.next_cursor
 
     async def cancel(self, batch_id: str) -> Batch:
+        _require_cancel(self.adapter)
         return await self.run(self.adapter.cancel(batch_id))
 
     async def wait(
@@ -661,3 +665,13 @@ def _download(adapter: ProviderAdapter, file_id: str) -> Flow[Path | None]:
     response = yield replace(adapter.download_file(file_id), stream=True)
     path: Path | None = response.path
     return path
+
+
+def _require_cancel(adapter: ProviderAdapter) -> None:
+    """The documented answer of a provider without cancel: a clear error, nothing sent."""
+    if not adapter.capabilities.cancel:
+        raise UnsupportedOperationError(
+            f"{adapter.name} batches cannot be cancelled (the provider has no cancel "
+            "operation): a submitted batch runs until it ends or expires",
+            provider=adapter.name,
+        )
