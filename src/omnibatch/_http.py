@@ -167,6 +167,15 @@ def with_http(
 # --- senders ----------------------------------------------------------------------------------
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.netloc.decode("ascii")
+
+
+def _same_origin(url: str, base_url: str) -> bool:
+    return url.startswith(base_url) or _origin(url) == _origin(base_url)
+
+
 class _Prepared:
     """An httpx request built from an :class:`HttpRequest`, with the files it opened."""
 
@@ -180,7 +189,9 @@ class _Prepared:
             else adapter.base_url + req.path
         )
         headers = {"User-Agent": _USER_AGENT, **adapter.default_headers(), **req.headers}
-        headers.update(adapter.auth_headers())
+        if _same_origin(url, adapter.base_url):
+            # A URL elsewhere (a pre-signed storage link) never receives the API key.
+            headers.update(adapter.auth_headers())
         kwargs: dict[str, Any] = {"params": list(req.params) or None, "headers": headers}
         if req.json is not None:
             kwargs["content"] = orjson.dumps(req.json)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         UnsupportedOperation,
         UnsupportedOperationError,
     )
+    from omnibatch._lifecycle import IDEMPOTENCY_KEY
     from omnibatch._plugins import check_adapter_class
     from omnibatch._status import BatchStatus, UnknownStatusWarning
     from omnibatch.adapter import (
@@ -133,6 +134,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "UnsupportedOperationError",
     ),
     "omnibatch._plugins": ("check_adapter_class",),
+    "omnibatch._lifecycle": ("IDEMPOTENCY_KEY",),
     "omnibatch.emulator": (
         "ERROR_MARKER",
         "BatchStateConflict",
@@ -161,6 +163,7 @@ _EXPORTS = {name: module for module, names in _GROUPS.items() for name in names}
 
 __all__ = [
     "ERROR_MARKER",
+    "IDEMPOTENCY_KEY",
     "PLUGIN_API_VERSION",
     "PROJECT_NAME",
     "Batch",
