@@ -4,6 +4,7 @@ clear error a provider without cancel gives."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,16 @@ def test_openrouter_splits_over_5000_requests_and_merges(
     env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
     source = write_input(tmp_path / "big.jsonl", 5_003)
     proc = run_cli(
-        "run", str(source), "-o", "out.jsonl", "--provider", "openrouter", "--json",
-        env=env, cwd=tmp_path, timeout=240,
+        "run",
+        str(source),
+        "-o",
+        "out.jsonl",
+        "--provider",
+        "openrouter",
+        "--json",
+        env=env,
+        cwd=tmp_path,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
     lines = read_jsonl(tmp_path / "out.jsonl")
@@ -60,3 +69,67 @@ def test_cancel_on_openrouter_is_a_clear_error(
     proc = run_cli("cancel", "batch_anything", "--provider", "openrouter", env=env, cwd=tmp_path)
     assert proc.returncode != 0
     assert "cannot be cancelled" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _until(check: object, what: str, timeout: float = 60.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()  # type: ignore[operator]
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {timeout}s")
+
+
+def test_the_official_sdks_drive_omnibatch_emulator_serve(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    import cohere
+    from cohere.batches import Batch as CohereBatch
+    from openrouter import OpenRouter, components
+
+    with OpenRouter(api_key="x", server_url=f"{emulator.root}/openrouter/api/v1") as router:
+        created = router.batch.create_batches(
+            endpoint="/v1/chat/completions",
+            model="openai/gpt-4o-mini",
+            requests=[
+                {"custom_id": "a", "body": {"messages": [{"role": "user", "content": "hi"}]}}
+            ],
+        )
+
+        def finished() -> components.BatchObject | None:
+            got = router.batch.get_batches(id=created.id)
+            return got if got.status == "completed" else None
+
+        done = _until(finished, "the OpenRouter batch completing")
+        assert isinstance(done, components.BatchObject) and done.results
+        assert isinstance(done.results[0].response.body, components.BodyChatCompletion)  # type: ignore[union-attr]
+
+    co = cohere.ClientV2(api_key="x", base_url=f"{emulator.root}/cohere")
+    source = write_input(tmp_path / "in.jsonl", 3)
+    with open(source, "rb") as fh:
+        dataset = co.datasets.create(name="served", type="batch-openai-chat-input", data=fh)
+    co.wait(dataset, interval=0.05)
+    batch = co.batches.create(
+        request=CohereBatch(name="served", input_dataset_id=dataset.id or "", model="gpt-4o-mini")
+    ).batch
+
+    def ended() -> object:
+        got = co.batches.retrieve(id=batch.id or "").batch
+        return (
+            got
+            if got.status != "BATCH_STATUS_QUEUED" and got.status != "BATCH_STATUS_IN_PROGRESS"
+            else None
+        )
+
+    final = _until(ended, "the Cohere batch ending")
+    assert final.status == "BATCH_STATUS_COMPLETED", final  # type: ignore[attr-defined]
+    output = co.datasets.get(id=final.output_dataset_id).dataset  # type: ignore[attr-defined]
+    saved = tmp_path / "out.jsonl"
+    co.utils.save_dataset(output, str(saved), format="jsonl")
+    assert sorted(json.loads(line)["custom_id"] for line in saved.read_text().splitlines()) == [
+        "req-0",
+        "req-1",
+        "req-2",
+    ]
+    co._client_wrapper.httpx_client.httpx_client.close()

@@ -104,7 +104,9 @@ def write_input(path: Path, *texts: str) -> Path:
 
 def upload(client: cohere.ClientV2, emulator: Emulator, path: Path) -> str:
     with open(path, "rb") as fh:
-        created = client.datasets.create(name="conformance", type="batch-openai-chat-input", data=fh)
+        created = client.datasets.create(
+            name="conformance", type="batch-openai-chat-input", data=fh
+        )
     assert isinstance(created, DatasetsCreateResponse) and created.id
     pending = client.datasets.get(id=created.id)
     assert pending.dataset.validation_status == "processing"
@@ -163,7 +165,10 @@ def test_the_whole_flow_parses_into_sdk_types(
     assert ok["status_code"] == 200 and ok["error"] is None
     assert json.loads(ok["response"])["choices"][0]["message"]["content"]
     failed = records["req-1"]
-    assert failed["status_code"] == 400 and "[[emulator:error]]" in json.loads(failed["error"])["message"]
+    assert (
+        failed["status_code"] == 400
+        and "[[emulator:error]]" in json.loads(failed["error"])["message"]
+    )
     avro = tmp_path / "results.avro"
     client.utils.save_dataset(output.dataset, str(avro), format="avro")
     assert avro.read_bytes().startswith(b"Obj\x01")
@@ -234,16 +239,22 @@ def test_a_bad_dataset_fails_validation_and_cannot_feed_a_batch(
     with pytest.raises(Exception, match="line 2"):
         client.wait(created, interval=0.01)
     with pytest.raises(cohere.BadRequestError):
-        client.batches.create(request=Batch(name="x", input_dataset_id=created.id or "", model=MODEL))
+        client.batches.create(
+            request=Batch(name="x", input_dataset_id=created.id or "", model=MODEL)
+        )
 
 
-def test_async_client_and_wrong_key(server: EmulatorServer, emulator: Emulator, tmp_path: Path) -> None:
+def test_async_client_and_wrong_key(
+    server: EmulatorServer, emulator: Emulator, tmp_path: Path
+) -> None:
     async def flow() -> str:
         sdk = cohere.AsyncClientV2(api_key=KEY, base_url=server.url("cohere"))
         listing = await sdk.batches.list(page_size=10)
         assert isinstance(listing, ListBatchesResponse)
         with open(write_input(tmp_path / "in.jsonl", "async"), "rb") as fh:
-            created = await sdk.datasets.create(name="async", type="batch-openai-chat-input", data=fh)
+            created = await sdk.datasets.create(
+                name="async", type="batch-openai-chat-input", data=fh
+            )
         emulator.advance(2)
         done = await sdk.datasets.get(id=created.id or "")
         await sdk._client_wrapper.httpx_client.httpx_client.aclose()

@@ -170,7 +170,9 @@ def test_list_pages_with_the_sdk_s_next_and_filters(
     for i in range(5):
         made.append(
             client.batch.create_batches(
-                endpoint="/v1/chat/completions", model=MODEL, requests=chat(f"n{i}")  # type: ignore[arg-type]
+                endpoint="/v1/chat/completions",
+                model=MODEL,
+                requests=chat(f"n{i}"),  # type: ignore[arg-type]
             ).id
         )
         emulator.advance(1)
@@ -201,7 +203,9 @@ def test_async_client_runs_the_same_flow(emulator: Emulator, server: EmulatorSer
     async def flow() -> components.BatchObject:
         async with OpenRouter(api_key=KEY, server_url=server.url("openrouter")) as sdk:
             created = await sdk.batch.create_batches_async(
-                endpoint="/v1/chat/completions", model=MODEL, requests=chat("async")  # type: ignore[arg-type]
+                endpoint="/v1/chat/completions",
+                model=MODEL,
+                requests=chat("async"),  # type: ignore[arg-type]
             )
             emulator.advance(30)
             return await sdk.batch.get_batches_async(id=created.id)
@@ -228,7 +232,11 @@ def test_requests_before_endpoint_model_or_callback_url_are_refused(
 
     url = server.url("openrouter") + "/batches"
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-    requests_first = b'{"requests":' + orjson.dumps(chat("x")) + b',"endpoint":"/v1/chat/completions","model":"m"}'
+    requests_first = (
+        b'{"requests":'
+        + orjson.dumps(chat("x"))
+        + b',"endpoint":"/v1/chat/completions","model":"m"}'
+    )
     in_order = (
         b'{"endpoint":"/v1/chat/completions","model":"m","callback_url":"https://example.com/h",'
         b'"requests":' + orjson.dumps(chat("x")) + b"}"
@@ -236,7 +244,9 @@ def test_requests_before_endpoint_model_or_callback_url_are_refused(
     with httpx.Client(headers=headers) as http:
         bad = http.post(url, content=requests_first)
         good = http.post(url, content=in_order)
-    assert bad.status_code == 400 and "endpoint, model must appear" in bad.json()["error"]["message"]
+    assert (
+        bad.status_code == 400 and "endpoint, model must appear" in bad.json()["error"]["message"]
+    )
     assert good.status_code == 202
     strict(components.BatchObject, good.json())
 

@@ -143,9 +143,12 @@ def test_a_second_model_in_one_batch_is_refused_before_sending(emulator: Emulato
 
     mixed = [*lines(2), *lines(1, model="openai/gpt-4o")]
     mixed[2]["custom_id"] = "other"
-    with BatchClient(
-        "openrouter", api_key="k", base_url=BASE, transport=emulator.transport()
-    ) as client, pytest.raises(InputValidationError, match="one model per batch"):
+    with (
+        BatchClient(
+            "openrouter", api_key="k", base_url=BASE, transport=emulator.transport()
+        ) as client,
+        pytest.raises(InputValidationError, match="one model per batch"),
+    ):
         client.submit(mixed)
     assert len(emulator.stats.requests) == 0
 

@@ -101,9 +101,13 @@ def _read_avro(data: bytes, where: str, provider: str) -> list[dict[str, Any]]:
             provider=provider,
         ) from None
     try:
-        return [dict(record) for record in fastavro.reader(io.BytesIO(data))]
+        return [
+            dict(record) for record in fastavro.reader(io.BytesIO(data)) if isinstance(record, dict)
+        ]
     except Exception as exc:  # fastavro raises several types for a corrupt file
-        raise ProviderResponseError(f"{where} is not a readable Avro file: {exc}", provider=provider) from exc
+        raise ProviderResponseError(
+            f"{where} is not a readable Avro file: {exc}", provider=provider
+        ) from exc
 
 
 def _json_field(value: Any) -> Any:
@@ -150,7 +154,9 @@ class CohereAdapter(ProviderAdapter):
     def check_request(self, request: BatchRequest) -> list[RequestIssue]:
         if request.body.get("stream"):
             return [
-                RequestIssue("body.stream", "streaming is not available in batches", 'remove "stream"')
+                RequestIssue(
+                    "body.stream", "streaming is not available in batches", 'remove "stream"'
+                )
             ]
         messages = request.body.get("messages")
         if not isinstance(messages, list) or not messages:
@@ -177,7 +183,9 @@ class CohereAdapter(ProviderAdapter):
             "POST",
             DATASETS,
             params=query(name=part.path.stem, type=dataset_type),
-            files=[FilePart("data", part.path.name, path=part.path, content_type="application/jsonl")],
+            files=[
+                FilePart("data", part.path.name, path=part.path, content_type="application/jsonl")
+            ],
             operation=f"upload dataset {part.path.name}",
         )
         dataset_id = _json_object(response, self.name).get("id")
@@ -318,7 +326,11 @@ class CohereAdapter(ProviderAdapter):
         raw_status = raw.get("status") or "BATCH_STATUS_UNSPECIFIED"
         status = self.normalize(raw_status)
         reason = raw.get("status_reason")
-        if status is BatchStatus.FAILED and isinstance(reason, str) and _EXPIRED_REASON.search(reason):
+        if (
+            status is BatchStatus.FAILED
+            and isinstance(reason, str)
+            and _EXPIRED_REASON.search(reason)
+        ):
             status = BatchStatus.EXPIRED
         name = raw.get("name")
         mark = _KEY_MARK.search(name) if isinstance(name, str) else None

@@ -130,7 +130,9 @@ class CohereDialect(Dialect):
         if m := _DATASET.match(path):
             if method == "GET":
                 dataset = self._dataset(engine, m.group(1))
-                return self.json_response({"dataset": self.dataset_object(engine, request, dataset)})
+                return self.json_response(
+                    {"dataset": self.dataset_object(engine, request, dataset)}
+                )
             if method == "DELETE":
                 engine.delete_file(self._dataset(engine, m.group(1)).id)
                 return self.json_response({})
@@ -142,7 +144,9 @@ class CohereDialect(Dialect):
         if (m := _CANCEL.match(path)) and method == "POST":
             return self._cancel(engine, m.group(1))
         if (m := _BATCH.match(path)) and method == "GET":
-            return self.json_response({"batch": self.batch_object(engine, self._batch(engine, m.group(1)))})
+            return self.json_response(
+                {"batch": self.batch_object(engine, self._batch(engine, m.group(1)))}
+            )
         return self.not_found(request, path)
 
     def not_found(self, request: httpx.Request, path: str) -> httpx.Response:
@@ -199,7 +203,9 @@ class CohereDialect(Dialect):
     ) -> dict[str, Any]:
         now = engine.now()
         extra = stored.extra
-        ready = now >= stored.created_at + DATASET_VALIDATION_SECONDS or stored.purpose == OUTPUT_TYPE
+        ready = (
+            now >= stored.created_at + DATASET_VALIDATION_SECONDS or stored.purpose == OUTPUT_TYPE
+        )
         status = "processing"
         if ready:
             status = "failed" if extra.get("validation_error") else "validated"
@@ -245,7 +251,9 @@ class CohereDialect(Dialect):
             ]
         return out
 
-    def _part(self, engine: Engine, request: httpx.Request, dataset_id: str, token: str) -> httpx.Response:
+    def _part(
+        self, engine: Engine, request: httpx.Request, dataset_id: str, token: str
+    ) -> httpx.Response:
         stored = engine.get_file(dataset_id, self.name)
         if stored is None or stored.extra.get("part_token") != token:
             raise self._bad("no such dataset part", 404)
@@ -266,10 +274,13 @@ class CohereDialect(Dialect):
         dataset = self._dataset(engine, body["input_dataset_id"])
         view = self.dataset_object(engine, request, dataset)
         if dataset.purpose not in INPUT_TYPES:
-            raise self._bad(f"dataset {dataset.id} is a {dataset.purpose} dataset, not a batch input")
+            raise self._bad(
+                f"dataset {dataset.id} is a {dataset.purpose} dataset, not a batch input"
+            )
         if view["validation_status"] != "validated":
             raise self._bad(
-                f"dataset {dataset.id} is {view['validation_status']}; a batch needs a validated dataset"
+                f"dataset {dataset.id} is {view['validation_status']}; "
+                "a batch needs a validated dataset"
             )
         if dataset.purpose != SIMULATED_TYPE:
             raise self._bad(f"the emulator simulates {SIMULATED_TYPE} datasets only")
@@ -282,7 +293,10 @@ class CohereDialect(Dialect):
                 issues.append(
                     ValidationIssue(
                         code="model_mismatch",
-                        message=f"line {line}: body.model {params['model']!r} is not the batch model {model!r}",
+                        message=(
+                            f"line {line}: body.model {params['model']!r} is not the batch "
+                            f"model {model!r}"
+                        ),
                         line=line,
                     )
                 )
@@ -324,7 +338,9 @@ class CohereDialect(Dialect):
             "org_id": "emulator-org",
             "status": STATUS[snap.phase],
             "created_at": _iso(snap.created_at),
-            "updated_at": _iso(snap.ended_at or snap.finalizing_at or snap.started_at or snap.created_at),
+            "updated_at": _iso(
+                snap.ended_at or snap.finalizing_at or snap.started_at or snap.created_at
+            ),
             "input_dataset_id": batch.input_file_ids[0],
             "input_tokens": str(snap.prompt_tokens),
             "output_tokens": str(snap.completion_tokens),
@@ -373,7 +389,9 @@ class CohereDialect(Dialect):
             engine.request_cancel(batch)
         except BatchStateConflict as exc:
             if exc.phase.terminal:
-                raise self._bad(f"batch {batch_id} has already ended and cannot be canceled") from None
+                raise self._bad(
+                    f"batch {batch_id} has already ended and cannot be canceled"
+                ) from None
             # Finalizing: nothing is left to cancel, the batch completes.
         return self.json_response({})
 

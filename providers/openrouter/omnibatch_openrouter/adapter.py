@@ -170,7 +170,9 @@ class OpenRouterAdapter(ProviderAdapter):
     def check_request(self, request: BatchRequest) -> list[RequestIssue]:
         if request.body.get("stream"):
             return [
-                RequestIssue("body.stream", "streaming is not available in batches", 'remove "stream"')
+                RequestIssue(
+                    "body.stream", "streaming is not available in batches", 'remove "stream"'
+                )
             ]
         return []
 

@@ -6,8 +6,8 @@ Shapes follow ``openrouter`` 1.3.84 (``BatchObject``, ``BatchListResponse``,
 ``BatchDeletedObject``, ``BatchErrorResponseData``): requests come inline and must follow
 ``endpoint``, ``model`` and ``callback_url`` in the body (400 otherwise, as the service answers),
 create answers 202 with status ``validating``, results come inline in ``GET /batches/{id}``
-once the batch has ended (always null in listings), with the batch's ``usage.cost``. There is no cancel route; delete
-works on ended batches only (409 before).
+once the batch has ended (always null in listings), with the batch's ``usage.cost``. There is
+no cancel route; delete works on ended batches only (409 before).
 
 The emulator records ``callback_url`` but sends no webhook events (it makes no outbound calls).
 """
@@ -60,6 +60,7 @@ STATUS = {
     Phase.CANCELLED: "cancelled",
 }
 # List filters fold the passing states into in_progress.
+_MARKER_MESSAGE = "This request contains the emulator error marker [[emulator:error]]."
 _LIST_STATUS = {"finalizing": "in_progress", "cancelling": "in_progress"}
 _FILTERS = frozenset({"validating", "in_progress", "completed", "failed", "expired", "cancelled"})
 _BATCH = re.compile(r"^/api/v1/batches/([^/]+)$")
@@ -174,13 +175,17 @@ class OpenRouterDialect(Dialect):
         if window != "24h":
             raise self._bad(f"completion_window: must be '24h' (got {window!r})")
         callback = body.get("callback_url")
-        if callback is not None and (not isinstance(callback, str) or not callback.startswith("https://")):
+        if callback is not None and (
+            not isinstance(callback, str) or not callback.startswith("https://")
+        ):
             raise self._bad("callback_url: must be an HTTPS URL")
         routing = body.get("provider")
         if routing is not None and (
             not isinstance(routing, dict) or not set(routing) <= {"only", "allow_fallbacks"}
         ):
-            raise self._bad("provider: only provider.only and provider.allow_fallbacks are supported")
+            raise self._bad(
+                "provider: only provider.only and provider.allow_fallbacks are supported"
+            )
         items = body.get("requests")
         if not isinstance(items, list) or not items:
             raise self._bad("requests: must be a non-empty array")
@@ -383,7 +388,7 @@ class OpenRouterDialect(Dialect):
                 }
             elif ERROR_MARKER in req.raw:
                 error = {
-                    "message": "This request contains the emulator error marker [[emulator:error]].",
+                    "message": _MARKER_MESSAGE,
                     "param": None,
                     "type": "invalid_request_error",
                     "error_type": "invalid_request",
@@ -410,7 +415,9 @@ class OpenRouterDialect(Dialect):
             body = embedding_body(answer, model=model, dimensions=dims, ident=ident)
             body["usage"]["cost"] = _cost(answer.prompt_tokens, 0)
         elif answer.kind == "response":
-            body = response_body(answer, model=model, created=created, ident=ident, request=req.body)
+            body = response_body(
+                answer, model=model, created=created, ident=ident, request=req.body
+            )
         else:
             body = chat_completion_body(answer, model=model, created=created, ident=ident)
             body.pop("system_fingerprint", None)
