@@ -73,12 +73,22 @@ def describe(obj: Any) -> dict[str, Any]:
     return {"kind": kind, "repr": repr(obj)}  # type aliases such as Flow
 
 
+SUBMODULES = ("chat", "lines", "openai_compat", "openai_dialect")
+"""The plugin API's submodules (``omnibatch.plugin.<name>``), recorded as ``<name>.<member>``."""
+
+
 def surface() -> dict[str, Any]:
-    """Every name of ``omnibatch.plugin.__all__`` and every hook, described."""
+    """Every name of ``omnibatch.plugin.__all__`` and of its submodules' ``__all__``, and
+    every hook, described."""
+    from importlib import import_module
+
     import omnibatch.plugin as api
     from omnibatch import hookspecs
 
     names = {name: describe(getattr(api, name)) for name in api.__all__}
+    for sub in SUBMODULES:
+        module = import_module(f"omnibatch.plugin.{sub}")
+        names |= {f"{sub}.{name}": describe(getattr(module, name)) for name in module.__all__}
     hooks = {
         name: _signature(func)
         for name, func in vars(hookspecs).items()
@@ -120,7 +130,7 @@ def update() -> int:
             print(
                 f"the plugin API changed ({'; '.join(diff(old['surface'], new))}) but "
                 f"PLUGIN_API_VERSION is still {PLUGIN_API_VERSION}: bump it in "
-                "src/omnibatch/plugin.py (minor for additions, major otherwise) first",
+                "src/omnibatch/plugin/__init__.py (minor for additions, major otherwise) first",
                 file=sys.stderr,
             )
             return 1

@@ -55,7 +55,8 @@ def test_the_surface_matches_the_recorded_snapshot() -> None:
     changes = api_surface.diff(recorded["surface"], api_surface.surface())
     assert not changes, (
         "the plugin API changed: " + "; ".join(changes) + ". If intended, bump "
-        "PLUGIN_API_VERSION in src/omnibatch/plugin.py (minor for additions, major otherwise), "
+        "PLUGIN_API_VERSION in src/omnibatch/plugin/__init__.py (minor for additions, major "
+        "otherwise), "
         f"add a CHANGELOG.md entry naming 'plugin API <version>', then run `{UPDATE}`."
     )
 

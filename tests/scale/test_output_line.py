@@ -113,9 +113,8 @@ def test_the_fast_success_path_writes_the_same_bytes(adapter: ProviderAdapter) -
     written are those of the general path (or both raise)."""
     from omnibatch import _openai_lines as lines
     from omnibatch_mistral import adapter as mistral
-    from omnibatch_openai import adapter as openai
 
-    read = openai._read if isinstance(adapter, OpenAIAdapter) else mistral._read
+    read = adapter.facts.read_line if isinstance(adapter, OpenAIAdapter) else mistral._read
     for record in [*examples(), *EDGES]:
         try:
             general = orjson.dumps(lines.output_line(read(record)))

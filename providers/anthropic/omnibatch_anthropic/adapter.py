@@ -13,30 +13,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from omnibatch._adapters import invalid_request, json_object, request_issues
-from omnibatch._exceptions import BatchStateError, ConfigurationError, ProviderResponseError
-from omnibatch._status import BatchStatus
-from omnibatch.adapter import (
-    Capabilities,
-    CreateSpec,
-    ErrorInfo,
-    InputPart,
-    InputRef,
-    ProviderAdapter,
-    ProviderLimits,
-    RequestIssue,
-    ResultSource,
-)
-from omnibatch.flows import Flow, HttpRequest, HttpResponse, no_io, query
-from omnibatch.models import (
+from omnibatch.plugin import (
     Batch,
     BatchRequest,
     BatchResult,
+    BatchStateError,
+    BatchStatus,
+    Capabilities,
+    ConfigurationError,
+    CreateSpec,
+    ErrorInfo,
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    InputPart,
+    InputRef,
     Page,
+    ProviderAdapter,
+    ProviderLimits,
+    ProviderResponseError,
     RequestCounts,
+    RequestIssue,
     ResultError,
+    ResultSource,
     ResultStatus,
     Usage,
+    invalid_request,
+    json_object,
+    no_io,
+    query,
+    request_issues,
     to_datetime,
 )
 from omnibatch_anthropic.translate import chat_to_params

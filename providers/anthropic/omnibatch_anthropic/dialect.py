@@ -18,16 +18,22 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from omnibatch.emulator._shared import iso_time
-from omnibatch.emulator.dialect import (
+from omnibatch.plugin import (
+    ERROR_MARKER,
+    BatchStateConflict,
     Dialect,
+    Engine,
     HTTPErrorResponse,
+    Phase,
+    SimBatch,
+    SimRequest,
+    answer_for,
     bearer_token,
     check_key,
     content_response,
+    iso_time,
+    short_hash,
 )
-from omnibatch.emulator.engine import BatchStateConflict, Engine, Phase, SimBatch, SimRequest
-from omnibatch.emulator.fakes import ERROR_MARKER, answer_for, short_hash
 
 __all__ = ["AnthropicDialect"]
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from omnibatch import _chat as chat
-from omnibatch._chat import Problem
+from omnibatch.plugin import chat
+from omnibatch.plugin.chat import Problem
 
 __all__ = ["Problem", "chat_to_params"]
 

@@ -17,33 +17,38 @@ from typing import Any, ClassVar
 
 import orjson
 
-from omnibatch._adapters import invalid_request, json_object, request_issues
-from omnibatch._exceptions import ConfigurationError, ProviderResponseError
-from omnibatch._lifecycle import IDEMPOTENCY_KEY
-from omnibatch._status import BatchStatus
-from omnibatch.adapter import (
-    Capabilities,
-    CreateSpec,
-    ErrorInfo,
-    InputPart,
-    InputRef,
-    ProviderAdapter,
-    ProviderLimits,
-    RequestIssue,
-    ResultSource,
-)
-from omnibatch.flows import Flow, HttpRequest, HttpResponse, no_io, query
-from omnibatch.models import (
+from omnibatch.plugin import (
+    IDEMPOTENCY_KEY,
     Batch,
     BatchErrorDetail,
     BatchRequest,
     BatchResult,
+    BatchStatus,
+    Capabilities,
+    ConfigurationError,
+    CreateSpec,
+    ErrorInfo,
     FileObject,
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    InputPart,
+    InputRef,
     Page,
+    ProviderAdapter,
+    ProviderLimits,
+    ProviderResponseError,
     RequestCounts,
+    RequestIssue,
     ResultError,
+    ResultSource,
     ResultStatus,
     Usage,
+    invalid_request,
+    json_object,
+    no_io,
+    query,
+    request_issues,
     to_datetime,
 )
 from omnibatch_gemini.translate import chat_to_request

@@ -26,19 +26,24 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from omnibatch.emulator._shared import iso_time
-from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse, check_key, content_response
-from omnibatch.emulator.engine import (
+from omnibatch.plugin import (
+    ERROR_MARKER,
     BatchStateConflict,
+    Dialect,
     Engine,
+    HTTPErrorResponse,
     Phase,
     SimBatch,
     SimRequest,
     Snapshot,
     StoredFile,
     ValidationIssue,
+    answer_for,
+    check_key,
+    content_response,
+    iso_time,
+    short_hash,
 )
-from omnibatch.emulator.fakes import ERROR_MARKER, answer_for, short_hash
 
 __all__ = ["GeminiDialect"]
 

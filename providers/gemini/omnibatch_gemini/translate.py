@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from omnibatch import _chat as chat
-from omnibatch._chat import Problem
+from omnibatch.plugin import chat
+from omnibatch.plugin.chat import Problem
 
 __all__ = ["Problem", "chat_to_request"]
 

@@ -12,28 +12,29 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from omnibatch import _openai_lines as lines
-from omnibatch._status import BatchStatus
-from omnibatch.adapter import (
-    Capabilities,
-    CreateSpec,
-    InputPart,
-    InputRef,
-    ProviderAdapter,
-    ProviderLimits,
-    ResultSource,
-)
-from omnibatch.flows import FilePart, Flow, HttpRequest, query
-from omnibatch.models import (
+from omnibatch.plugin import (
     Batch,
     BatchErrorDetail,
     BatchRequest,
     BatchResult,
+    BatchStatus,
+    Capabilities,
+    CreateSpec,
     FileObject,
+    FilePart,
+    Flow,
+    HttpRequest,
+    InputPart,
+    InputRef,
     Page,
+    ProviderAdapter,
+    ProviderLimits,
     RequestCounts,
+    ResultSource,
     ResultStatus,
     Usage,
+    lines,
+    query,
     to_datetime,
 )
 

@@ -17,24 +17,28 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from omnibatch.emulator._shared import NOT_JSON, file_route, jsonl_lines, unix_time
-from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse, parse_multipart, read_json
-from omnibatch.emulator.engine import (
+from omnibatch.plugin import (
+    ERROR_MARKER,
+    NOT_JSON,
     BatchStateConflict,
+    Dialect,
     Engine,
+    HTTPErrorResponse,
     Phase,
     SimBatch,
     SimRequest,
     Snapshot,
     StoredFile,
     ValidationIssue,
-)
-from omnibatch.emulator.fakes import (
-    ERROR_MARKER,
     answer_for,
     chat_completion_body,
     embedding_body,
+    file_route,
+    jsonl_lines,
+    parse_multipart,
+    read_json,
     short_hash,
+    unix_time,
 )
 
 __all__ = ["MistralDialect"]

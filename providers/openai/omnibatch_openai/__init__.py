@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from omnibatch.hookspecs import hookimpl
+from omnibatch.plugin import hookimpl
 
 __all__ = ["register_emulator_dialects", "register_providers"]
 

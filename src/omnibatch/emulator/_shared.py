@@ -1,6 +1,7 @@
 """What the built-in dialects share beyond the :class:`~omnibatch.emulator.dialect.Dialect`
 helpers: time stamps as the APIs render them, the lines of a JSONL input, and the routes of
-one stored file in OpenAI's Files API (which Mistral's copies). Not part of the plugin API."""
+one stored file in OpenAI's Files API (which Mistral's copies). Published to plugins
+by :mod:`omnibatch.plugin`."""
 
 from __future__ import annotations
 

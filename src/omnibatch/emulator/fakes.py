@@ -95,7 +95,7 @@ _VOCAB = (
     "window",
 )
 
-AnswerKind = Literal["chat", "embedding", "completion", "response", "unsupported"]
+AnswerKind = Literal["chat", "embedding", "completion", "response", "transcription", "unsupported"]
 
 
 def canonical_json(value: Any) -> bytes:
@@ -193,7 +193,9 @@ def answer_for(endpoint: str, body: dict[str, Any]) -> FakeAnswer:
     """The deterministic answer to ``body`` sent to ``endpoint`` (e.g. ``/v1/embeddings``)."""
     seed = canonical_json(body)
     endpoint = endpoint.rstrip("/")
-    if endpoint in ("/v1/chat/completions", "/v1/fim/completions"):
+    if not endpoint.startswith("/v1/"):  # Azure's "/chat/completions"
+        endpoint = "/v1" + endpoint
+    if endpoint in ("/v1/chat/completions", "/v1/fim/completions", "/v1/chat/ds-test"):
         messages = body.get("messages")
         if isinstance(messages, list):
             prompt = sum(_prompt_tokens(_text_of(m)) + 4 for m in messages) + 3
@@ -217,6 +219,9 @@ def answer_for(endpoint: str, body: dict[str, Any]) -> FakeAnswer:
         inputs = tuple(_text_of(i) if not isinstance(i, int) else str(i) for i in items)
         prompt = sum(max(1, _prompt_tokens(i)) for i in inputs)
         return FakeAnswer("embedding", prompt, 0, inputs=inputs)
+    if endpoint in ("/v1/audio/transcriptions", "/v1/audio/translations"):
+        texts, reasons, completion = _generate(seed, body, 1)
+        return FakeAnswer("transcription", 0, completion, tuple(texts), tuple(reasons))
     return FakeAnswer("unsupported", 0, 0)
 
 
@@ -396,3 +401,8 @@ def embedding_body(
         "model": model,
         "usage": usage,
     }
+
+
+def transcription_body(answer: FakeAnswer, *, ident: str) -> dict[str, Any]:
+    """An audio transcription (or translation) as the ``json`` response format gives it."""
+    return {"text": answer.texts[0], "x_groq": {"id": "req_" + short_hash("audio", ident)}}

@@ -11,14 +11,25 @@ so importing this module from a plugin's ``__init__`` costs nothing until they a
 
 Groups:
     hooks             ``hookimpl`` and the entry-point group name.
-    adapter           ``ProviderAdapter`` and the values its methods take and return.
+    adapter           ``ProviderAdapter`` and the values its methods take and return, the
+                      idempotency metadata key, and helpers for reading answers and reporting
+                      untranslatable requests.
     flows             the sans-I/O effects a flow yields and receives.
-    models            the normalized values adapters build (``Batch``, ``BatchResult``, ...).
+    models            the normalized values adapters build (``Batch``, ``BatchResult``, ...),
+                      and the status normalizer.
     errors            the exceptions adapters may raise.
     checks            ``check_adapter_class``, the registry's own validation.
-    emulator dialect  the base class and helpers for serving the provider in the emulator.
+    emulator dialect  the base class and helpers for serving the provider in the emulator:
+                      time stamps, JSONL input lines, OpenAI-style file routes, fake answers.
     testing           ``ProviderContract``, the contract suite, and the harness and driver its
                       scenarios use (needs pytest).
+
+Submodules, versioned with the same number:
+    ``omnibatch.plugin.chat``   reading OpenAI-style chat bodies to translate them.
+    ``omnibatch.plugin.lines``  reading OpenAI-style result lines (custom_id/response/error).
+    ``omnibatch.plugin.openai_compat``   ``OpenAICompatFacts`` and ``OpenAICompatAdapter``: an
+                                         OpenAI-style batch provider from one facts object.
+    ``omnibatch.plugin.openai_dialect``  ``OpenAICompatDialect``: its emulator dialect.
 """
 
 from __future__ import annotations
@@ -26,13 +37,16 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.3"
 """``MAJOR.MINOR``: MINOR grows when names are added, MAJOR when anything else changes."""
 
 if TYPE_CHECKING:
+    from omnibatch._adapters import invalid_request, json_object, request_issues
     from omnibatch._exceptions import (
         BatchError,
+        BatchStateError,
         ConfigurationError,
+        InputValidationError,
         PluginError,
         ProviderResponseError,
         UnsupportedOperation,
@@ -40,7 +54,7 @@ if TYPE_CHECKING:
     )
     from omnibatch._lifecycle import IDEMPOTENCY_KEY
     from omnibatch._plugins import check_adapter_class
-    from omnibatch._status import BatchStatus, UnknownStatusWarning
+    from omnibatch._status import BatchStatus, UnknownStatusWarning, normalize_status
     from omnibatch.adapter import (
         Capabilities,
         CreateSpec,
@@ -64,15 +78,20 @@ if TYPE_CHECKING:
         Snapshot,
         StoredFile,
         ValidationIssue,
+        bearer_token,
         content_response,
         parse_multipart,
         read_json,
     )
+    from omnibatch.emulator._shared import NOT_JSON, file_route, iso_time, jsonl_lines, unix_time
+    from omnibatch.emulator.dialect import FormPart, check_key
     from omnibatch.emulator.fakes import (
         answer_for,
         chat_completion_body,
+        completion_body,
         embedding_body,
         response_body,
+        short_hash,
     )
     from omnibatch.flows import FilePart, Flow, HttpRequest, HttpResponse, Sleep, no_io, query
     from omnibatch.hookspecs import PROJECT_NAME, hookimpl
@@ -117,6 +136,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "BatchErrorDetail",
         "BatchRequest",
         "BatchResult",
+        "FileObject",
         "Page",
         "RequestCounts",
         "ResultError",
@@ -124,17 +144,20 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "Usage",
         "to_datetime",
     ),
-    "omnibatch._status": ("BatchStatus", "UnknownStatusWarning"),
+    "omnibatch._lifecycle": ("IDEMPOTENCY_KEY",),
+    "omnibatch._adapters": ("invalid_request", "json_object", "request_issues"),
+    "omnibatch._status": ("BatchStatus", "UnknownStatusWarning", "normalize_status"),
     "omnibatch._exceptions": (
         "BatchError",
+        "BatchStateError",
         "ConfigurationError",
+        "InputValidationError",
         "PluginError",
         "ProviderResponseError",
         "UnsupportedOperation",
         "UnsupportedOperationError",
     ),
     "omnibatch._plugins": ("check_adapter_class",),
-    "omnibatch._lifecycle": ("IDEMPOTENCY_KEY",),
     "omnibatch.emulator": (
         "ERROR_MARKER",
         "BatchStateConflict",
@@ -147,15 +170,26 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "Snapshot",
         "StoredFile",
         "ValidationIssue",
+        "bearer_token",
         "content_response",
         "parse_multipart",
         "read_json",
     ),
+    "omnibatch.emulator.dialect": ("FormPart", "check_key"),
+    "omnibatch.emulator._shared": (
+        "NOT_JSON",
+        "file_route",
+        "iso_time",
+        "jsonl_lines",
+        "unix_time",
+    ),
     "omnibatch.emulator.fakes": (
         "answer_for",
         "chat_completion_body",
+        "completion_body",
         "embedding_body",
         "response_body",
+        "short_hash",
     ),
     "omnibatch.testing.contract": ("ContractDriver", "ContractHarness", "ProviderContract"),
 }
@@ -164,6 +198,7 @@ _EXPORTS = {name: module for module, names in _GROUPS.items() for name in names}
 __all__ = [
     "ERROR_MARKER",
     "IDEMPOTENCY_KEY",
+    "NOT_JSON",
     "PLUGIN_API_VERSION",
     "PROJECT_NAME",
     "Batch",
@@ -172,6 +207,7 @@ __all__ = [
     "BatchRequest",
     "BatchResult",
     "BatchStateConflict",
+    "BatchStateError",
     "BatchStatus",
     "Capabilities",
     "ConfigurationError",
@@ -181,13 +217,16 @@ __all__ = [
     "Dialect",
     "Engine",
     "ErrorInfo",
+    "FileObject",
     "FilePart",
     "Flow",
+    "FormPart",
     "HTTPErrorResponse",
     "HttpRequest",
     "HttpResponse",
     "InputPart",
     "InputRef",
+    "InputValidationError",
     "Page",
     "Phase",
     "PluginError",
@@ -211,17 +250,29 @@ __all__ = [
     "Usage",
     "ValidationIssue",
     "answer_for",
+    "bearer_token",
     "chat_completion_body",
     "check_adapter_class",
+    "check_key",
+    "completion_body",
     "content_response",
     "embedding_body",
+    "file_route",
     "hookimpl",
+    "invalid_request",
+    "iso_time",
+    "json_object",
+    "jsonl_lines",
     "no_io",
+    "normalize_status",
     "parse_multipart",
     "query",
     "read_json",
+    "request_issues",
     "response_body",
+    "short_hash",
     "to_datetime",
+    "unix_time",
 ]
 
 
