@@ -51,6 +51,7 @@ from omnibatch.plugin import (
     ResultStatus,
     Sleep,
     Usage,
+    json_object,
     query,
     to_datetime,
 )
@@ -80,16 +81,6 @@ _KEY_MARK = re.compile(r"omnibatch-key-([0-9a-f]{32})$")
 # A failed batch whose reason says its time ran out is an expired one (the emulator's words;
 # Cohere documents no batch time limit).
 _EXPIRED_REASON = re.compile(r"\b(expired|time limit|window)\b", re.IGNORECASE)
-
-
-def _json_object(response: HttpResponse, provider: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise ProviderResponseError(str(exc), provider=provider) from exc
-    if not isinstance(body, dict):
-        raise ProviderResponseError(f"expected a JSON object, got {body!r:.200}", provider=provider)
-    return body
 
 
 def _read_avro(data: bytes, where: str, provider: str) -> list[dict[str, Any]]:
@@ -188,7 +179,7 @@ class CohereAdapter(ProviderAdapter):
             ],
             operation=f"upload dataset {part.path.name}",
         )
-        dataset_id = _json_object(response, self.name).get("id")
+        dataset_id = json_object(response, self.name).get("id")
         if not isinstance(dataset_id, str) or not dataset_id:
             raise ProviderResponseError(
                 f"the dataset upload answered without an id: {response.text[:200]!r}",
@@ -204,7 +195,7 @@ class CohereAdapter(ProviderAdapter):
             response = yield HttpRequest(
                 "GET", f"{DATASETS}/{dataset_id}", operation=f"check dataset {dataset_id}"
             )
-            dataset = _json_object(response, self.name).get("dataset") or {}
+            dataset = json_object(response, self.name).get("dataset") or {}
             status = dataset.get("validation_status")
             if status == "validated":
                 return
@@ -260,7 +251,7 @@ class CohereAdapter(ProviderAdapter):
         return self.parse_batch(self._batch_of(response))
 
     def _batch_of(self, response: HttpResponse) -> Mapping[str, Any]:
-        batch = _json_object(response, self.name).get("batch")
+        batch = json_object(response, self.name).get("batch")
         if not isinstance(batch, Mapping):
             raise ProviderResponseError(
                 f"expected {{'batch': {{...}}}}, got {response.text[:200]!r}", provider=self.name
@@ -281,7 +272,7 @@ class CohereAdapter(ProviderAdapter):
             params=query(page_size=size, page_token=cursor),
             operation="list batches",
         )
-        payload = _json_object(response, self.name)
+        payload = json_object(response, self.name)
         items = [self.parse_batch(item) for item in payload.get("batches") or []]
         token = payload.get("next_page_token")
         return Page[Batch](items=items, next_cursor=str(token) if token and items else None)
@@ -300,7 +291,7 @@ class CohereAdapter(ProviderAdapter):
         response = yield HttpRequest(
             "GET", f"{DATASETS}/{output}", operation=f"read output dataset {output}"
         )
-        dataset = _json_object(response, self.name).get("dataset") or {}
+        dataset = json_object(response, self.name).get("dataset") or {}
         parts = sorted(dataset.get("dataset_parts") or [], key=lambda p: p.get("index") or 0)
         sources = []
         for part in parts:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -38,6 +37,7 @@ from omnibatch.plugin import (
     answer_for,
     chat_completion_body,
     content_response,
+    iso_time,
     parse_multipart,
 )
 
@@ -84,7 +84,7 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def _iso(value: float) -> str:
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_time(value) or ""
 
 
 class CohereDialect(Dialect):

@@ -27,7 +27,6 @@ from omnibatch.plugin import (
     CreateSpec,
     Flow,
     HttpRequest,
-    HttpResponse,
     InputPart,
     InputRef,
     Page,
@@ -41,6 +40,7 @@ from omnibatch.plugin import (
     ResultStatus,
     UnsupportedOperationError,
     Usage,
+    json_object,
     no_io,
     query,
     to_datetime,
@@ -68,16 +68,6 @@ MAX_BODY_BYTES = 200 * 1024 * 1024
 # smaller than the service's body limit, so a full part still fits.
 _BODY_MARGIN = 64 * 1024
 _ROUTING_KEYS = frozenset({"only", "allow_fallbacks"})
-
-
-def _json_object(response: HttpResponse, provider: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise ProviderResponseError(str(exc), provider=provider) from exc
-    if not isinstance(body, dict):
-        raise ProviderResponseError(f"expected a JSON object, got {body!r:.200}", provider=provider)
-    return body
 
 
 def _usage(usage: Any) -> Usage | None:
@@ -221,11 +211,11 @@ class OpenRouterAdapter(ProviderAdapter):
             headers={"Content-Type": "application/json"},
             operation="create batch",
         )
-        return self.parse_batch(_json_object(response, self.name))
+        return self.parse_batch(json_object(response, self.name))
 
     def retrieve(self, batch_id: str) -> Flow[Batch]:
         response = yield HttpRequest("GET", f"{BATCHES}/{batch_id}", operation="retrieve batch")
-        return self.parse_batch(_json_object(response, self.name))
+        return self.parse_batch(json_object(response, self.name))
 
     def list_batches(
         self, *, cursor: str | None, limit: int | None, filters: Mapping[str, Any]
@@ -237,7 +227,7 @@ class OpenRouterAdapter(ProviderAdapter):
         # A list becomes repeated ``status`` parameters, as the SDK sends them.
         params = query(limit=size, after=cursor, status=list(statuses) if statuses else None)
         response = yield HttpRequest("GET", BATCHES, params=params, operation="list batches")
-        payload = _json_object(response, self.name)
+        payload = json_object(response, self.name)
         items = [self.parse_batch(item) for item in payload.get("data") or []]
         last = payload.get("last_id") or (items[-1].id if items else None)
         more = bool(payload.get("has_more")) and bool(items) and bool(last)
