@@ -25,7 +25,9 @@ def _table(text: str) -> dict[str, str]:
     return rows
 
 
-@pytest.mark.parametrize("name", ["openai", "mistral", "anthropic", "gemini"])
+@pytest.mark.parametrize(
+    "name", ["openai", "mistral", "anthropic", "gemini", "openrouter", "cohere"]
+)
 def test_status_table_matches_code(name: str) -> None:
     adapter = get_registry().provider(name)
     table = _table((DOCS / f"{name}.md").read_text(encoding="utf-8"))

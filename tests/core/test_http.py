@@ -206,3 +206,33 @@ def test_create_retried_when_reconcile_finds_nothing() -> None:
     ) as c:
         batch = c.submit([{"custom_id": "a", "body": {"model": "m", "messages": []}}])
     assert len(attempts) == 2 and batch.id == "batch_1"
+
+
+def test_the_api_key_goes_only_to_the_provider_s_own_origin() -> None:
+    """A pre-signed link on another host (Cohere's dataset parts) gets no credentials."""
+    from omnibatch import BatchClient
+    from omnibatch.flows import HttpRequest
+
+    seen: dict[str, str | None] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[str(request.url)] = request.headers.get("authorization")
+        return httpx.Response(200, content=b"{}")
+
+    def flow() -> Any:
+        yield HttpRequest("GET", "/batches")
+        yield HttpRequest("GET", "https://api.openai.com/v1/files/x/content")
+        yield HttpRequest("GET", "https://storage.example.com/part-0.avro?sig=abc")
+        yield HttpRequest("GET", "http://api.openai.com/v1/batches")  # another scheme
+        return None
+
+    with BatchClient(
+        "openai", api_key="sk-origin-test", transport=httpx.MockTransport(handler)
+    ) as client:
+        client.run(flow())
+    assert seen == {
+        "https://api.openai.com/v1/batches": "Bearer sk-origin-test",
+        "https://api.openai.com/v1/files/x/content": "Bearer sk-origin-test",
+        "https://storage.example.com/part-0.avro?sig=abc": None,
+        "http://api.openai.com/v1/batches": None,
+    }
