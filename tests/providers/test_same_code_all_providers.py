@@ -1,6 +1,7 @@
 """The same user code and the same input file, unchanged, on openai, mistral, anthropic,
-gemini, openrouter and cohere against the emulator: through ``BatchClient``, through ``AsyncBatchClient``, and through
-``omnibatch run`` in a real subprocess against a served emulator. Only the provider name and
+gemini, openrouter and cohere against the emulator: through ``BatchClient``, through
+``AsyncBatchClient``, and through ``omnibatch run`` in a real subprocess against a served
+emulator. Only the provider name and
 the model differ, and every provider must give the same outcome per request."""
 
 from __future__ import annotations
