@@ -18,17 +18,25 @@
     │   │   └── ProviderServerError   5xx
     │   └── ProviderResponseError     2xx with a body we cannot understand
     ├── UnsupportedOperationError     the provider's API has no such operation
+    ├── LedgerError                   the job ledger cannot be opened, read or written
+    │   └── JobNotFoundError          no job with that id in the ledger
     └── BatchStateError               the lifecycle was misused (results of a running batch)
         ├── WaitTimeoutError          wait() gave up before the batch ended
-        └── BatchFailedError          the batch ended failed, expired or cancelled
+        ├── BatchFailedError          the batch ended failed, expired or cancelled
+        ├── JobBusyError              another process is running this job
+        └── SubmissionUnknownError    a create may have reached a provider that cannot be searched
 
-No exception message, ``repr`` or attribute ever carries an API key: the HTTP layer adds
-credentials to requests after flows have built them, and error bodies are the provider's.
+No exception message, ``repr``, attribute or pickle ever carries an API key: every value an
+exception holds passes through :func:`redact` when it is set, which replaces each key this
+process configured (:func:`register_secret`; the resolver and every adapter register theirs),
+any ``Bearer`` / ``x-api-key`` / ``x-goog-api-key`` value and the password of a URL with
+``***``. Providers that echo the caller's key in an error body are covered too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,6 +50,9 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "InputValidationError",
+    "JobBusyError",
+    "JobNotFoundError",
+    "LedgerError",
     "NotFoundError",
     "PluginError",
     "ProviderConnectionError",
@@ -51,23 +62,83 @@ __all__ = [
     "ProviderStatusError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "SubmissionUnknownError",
     "UnknownProviderError",
     "UnsupportedOperation",
     "UnsupportedOperationError",
     "WaitTimeoutError",
+    "redact",
+    "register_secret",
 ]
+
+REDACTED = "***"
+_SECRETS: set[str] = set()
+_MIN_SECRET = 6  # shorter values would redact ordinary words
+_PATTERNS = (
+    # Authorization: Bearer <token>
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"), r"\1" + REDACTED),
+    # x-api-key / x-goog-api-key / api_key: <value> (headers, JSON), ?key=<value> (Gemini URLs)
+    (
+        re.compile(
+            r"""(?i)((?:x-goog-api-key|x-api-key|api[_-]key)["']?\s*[:=]\s*["']?|[?&]key=)"""
+            r"""([^\s"'&,;}]{6,})"""
+        ),
+        r"\1" + REDACTED,
+    ),
+    # scheme://user:password@host
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
+)
+
+
+def register_secret(value: str | None) -> None:
+    """Add a key to those :func:`redact` removes (the resolver and every adapter call this)."""
+    if value and len(value) >= _MIN_SECRET:
+        _SECRETS.add(value)
+
+
+def redact(value: Any) -> Any:
+    """``value`` (text, or a JSON-like structure) with every secret replaced by ``***``."""
+    if isinstance(value, str):
+        for secret in sorted(_SECRETS, key=len, reverse=True):
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        for pattern, replacement in _PATTERNS:
+            value = pattern.sub(replacement, value)
+        return value
+    if isinstance(value, Mapping):
+        return {redact(k): redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact(v) for v in value)
+    return value
+
+
+def _rebuild(cls: type[BatchError], args: tuple[Any, ...], state: dict[str, Any]) -> BatchError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class BatchError(Exception):
     """Root of every error omnibatch raises."""
 
     def __init__(self, message: str, *, provider: str | None = None) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every attribute an error carries (message, body, url, request id...) is redacted.
+        super().__setattr__(name, redact(value))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors cannot be re-called from args: rebuild from the state.
+        return (_rebuild, (type(self), tuple(redact(a) for a in self.args), dict(vars(self))))
+
     def __str__(self) -> str:
-        return f"[{self.provider}] {self.message}" if self.provider else self.message
+        text: str = redact(f"[{self.provider}] {self.message}" if self.provider else self.message)
+        return text
 
 
 class ConfigurationError(BatchError):
@@ -204,3 +275,21 @@ class BatchFailedError(BatchStateError):
     def __init__(self, message: str, *, batch: Batch, provider: str | None = None) -> None:
         super().__init__(message, provider=provider)
         self.batch = batch
+
+
+class LedgerError(BatchError):
+    """The ledger cannot be opened, read or written (damaged, full disk, newer schema); the
+    message names the file and what to do."""
+
+
+class JobNotFoundError(LedgerError):
+    """No job with that id (or id prefix) is in the ledger."""
+
+
+class JobBusyError(BatchStateError):
+    """Another process is running this job right now; the message names it."""
+
+
+class SubmissionUnknownError(BatchStateError):
+    """A create was sent before a crash and the provider cannot be searched for it, so whether
+    the batch exists is unknown; omnibatch refuses to risk paying twice."""

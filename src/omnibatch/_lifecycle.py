@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omnibatch._exceptions import (
     BatchStateError,
     ConfigurationError,
     ProviderConnectionError,
-    ProviderError,
     ProviderServerError,
     RateLimitError,
+    UnsupportedOperationError,
     WaitTimeoutError,
 )
 from omnibatch._http import RetryPolicy
 from omnibatch._status import BatchStatus
-from omnibatch.adapter import CreateSpec, InputRef, ProviderAdapter, ResultSource
-from omnibatch.flows import Flow, HttpResponse, Sleep
+from omnibatch.adapter import CreateSpec, InputPart, InputRef, ProviderAdapter, ResultSource
+from omnibatch.flows import Flow, HttpRequest, HttpResponse, Sleep
 from omnibatch.models import Batch
 
 __all__ = [
@@ -36,15 +36,21 @@ __all__ = [
     "create_once",
     "fetch_results",
     "find_by_key",
+    "find_by_keys",
+    "find_files",
     "new_idempotency_key",
+    "upload_once",
     "wait_flow",
+    "wait_many",
 ]
+
+T = TypeVar("T")
 
 IDEMPOTENCY_KEY = "omnibatch_idempotency_key"
 """Metadata key under which every create carries its idempotency key."""
 
 # How far back (before the create call) a reconciling listing looks, to allow for clock skew.
-_RECONCILE_SLACK = timedelta(minutes=10)
+_RECONCILE_SLACK = timedelta(hours=24)
 
 
 def new_idempotency_key() -> str:
@@ -74,26 +80,44 @@ def can_reconcile(adapter: ProviderAdapter) -> bool:
 def find_by_key(
     adapter: ProviderAdapter, key: str, since: datetime | None, max_pages: int = 1000
 ) -> Flow[Batch | None]:
-    """Look through the provider's batches, newest first, for one carrying ``key``.
+    """The provider's batch carrying idempotency key ``key`` (see :func:`find_by_keys`)."""
+    found = yield from find_by_keys(adapter, [key], since, max_pages)
+    return found.get(key)
 
-    Stops at the first batch created well before ``since`` (the listing is newest first), so
-    it reaches back as far as needed, not a fixed number of batches.
+
+def find_by_keys(
+    adapter: ProviderAdapter,
+    keys: Collection[str],
+    since: datetime | None,
+    max_pages: int = 1000,
+) -> Flow[dict[str, Batch]]:
+    """Look through the provider's batches, newest first, for those carrying ``keys``.
+
+    The listing is read until every key is found, or until a whole page predates ``since``
+    by more than a day: a bound in the provider's own timestamps that a local clock hours
+    off cannot cut short (the first old batch does not stop it: batches created after ours
+    by other work may be older than a skewed ``since``). ``since=None`` reads ``max_pages``.
     """
+    wanted = set(keys)
+    found: dict[str, Batch] = {}
     cursor: str | None = None
     floor = since - _RECONCILE_SLACK if since else None
+    filters: dict[str, Any] = {}
+    if len(wanted) == 1:  # providers that filter by metadata answer in one page
+        filters = {"metadata": {IDEMPOTENCY_KEY: next(iter(wanted))}}
     for _ in range(max_pages):
-        page = yield from adapter.list_batches(
-            cursor=cursor, limit=100, filters={"metadata": {IDEMPOTENCY_KEY: key}}
-        )
+        page = yield from adapter.list_batches(cursor=cursor, limit=100, filters=filters)
         for batch in page.items:
-            if batch.metadata.get(IDEMPOTENCY_KEY) == key:
-                return batch
-            if floor and batch.created_at and batch.created_at < floor:
-                return None
-        if not page.next_cursor:
-            return None
+            key = batch.metadata.get(IDEMPOTENCY_KEY)
+            if key in wanted and key not in found:
+                found[key] = batch
+        if len(found) == len(wanted) or not page.next_cursor:
+            return found
+        times = [b.created_at for b in page.items if b.created_at]
+        if floor and times and max(times) < floor:
+            return found
         cursor = page.next_cursor
-    return None
+    return found
 
 
 def create_once(
@@ -133,6 +157,65 @@ def create_once(
             attempt += 1
 
 
+def upload_once(
+    adapter: ProviderAdapter,
+    part: InputPart,
+    *,
+    since: float,
+    policy: RetryPolicy,
+    rng: random.Random,
+    on_duplicate: Callable[[str], Any] | None = None,
+) -> Flow[InputRef]:
+    """Upload a part whose file name (``part.path.name``) no other upload has, never leaving a
+    second copy behind.
+
+    The upload is never resent blindly: after an ambiguous failure (connection lost, timeout,
+    5xx: the provider may have stored it) the provider's file listing is searched for the name
+    first. A stored copy is used; any further copies are deleted (``on_duplicate`` hears of
+    each). A provider that cannot list files gets the upload again, as its adapter allows.
+    """
+    name = part.path.name
+    attempt = 1
+    while True:
+        try:
+            ref: InputRef = yield from _not_resent(adapter.upload(part))
+            return ref
+        except (ProviderConnectionError, ProviderServerError):
+            if attempt >= policy.max_attempts:
+                raise
+            yield Sleep(policy.delay(attempt, rng))
+            try:
+                found = (yield from find_files(adapter, [name], since)).get(name, [])
+            except UnsupportedOperationError:
+                found = []
+            if found:
+                keep, *extra = sorted(found)
+                for file_id in extra:
+                    yield from adapter.delete_file(file_id)
+                    if on_duplicate is not None:
+                        on_duplicate(file_id)
+                return InputRef(part=part, file_id=keep)
+            attempt += 1
+
+
+def _not_resent(flow: Flow[T]) -> Flow[T]:
+    """``flow`` with each of its requests marked not safe to repeat (the caller reconciles)."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = flow.send(value) if error is None else flow.throw(error)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        if isinstance(effect, HttpRequest):
+            effect = replace(effect, idempotent=False)
+        try:
+            value, error = (yield effect), None
+        except BaseException as exc:
+            value, error = None, exc
+
+
 def wait_flow(
     adapter: ProviderAdapter,
     batch_id: str,
@@ -142,32 +225,56 @@ def wait_flow(
     timeout: float | None,
     on_progress: Callable[[Batch], Any] | None,
 ) -> Flow[Batch]:
-    """Poll until the batch is terminal. A failed poll is never a failed batch: transient errors
-    are tolerated up to ``poll.max_consecutive_errors`` in a row."""
+    """Poll until the batch is terminal (see :func:`wait_many`)."""
+    done = yield from wait_many(
+        adapter, [batch_id], poll=poll, clock=clock, timeout=timeout, on_batch=on_progress
+    )
+    return done[batch_id]
+
+
+def wait_many(
+    adapter: ProviderAdapter,
+    batch_ids: Sequence[str],
+    *,
+    poll: PollPolicy,
+    clock: Callable[[], float],
+    timeout: float | None,
+    on_batch: Callable[[Batch], Any] | None = None,
+    on_round: Callable[[], Any] | None = None,
+) -> Flow[dict[str, Batch]]:
+    """Poll every batch until all are terminal, with one backoff for all; returns the last state
+    of each. A failed poll is never a failed batch: transient errors are tolerated up to
+    ``poll.max_consecutive_errors`` in a row. ``on_batch`` sees each answer, ``on_round`` runs
+    after each polling round."""
     start = clock()
     delay = poll.initial
     errors = 0
-    last: Batch | None = None
+    last: dict[str, Batch] = {}
+    pending = list(dict.fromkeys(batch_ids))
     while True:
-        try:
-            batch: Batch = yield from adapter.retrieve(batch_id)
-        except ProviderError as exc:
-            if isinstance(exc, ProviderConnectionError | ProviderServerError | RateLimitError):
+        for batch_id in list(pending):
+            try:
+                batch: Batch = yield from adapter.retrieve(batch_id)
+            except (ProviderConnectionError, ProviderServerError, RateLimitError):
                 errors += 1
                 if errors > poll.max_consecutive_errors:
                     raise
-            else:
-                raise
-        else:
+                continue
             errors = 0
-            last = batch
-            if on_progress is not None:
-                on_progress(batch)
+            last[batch_id] = batch
+            if on_batch is not None:
+                on_batch(batch)
             if batch.status.is_terminal:
-                return batch
+                pending.remove(batch_id)
+        if on_round is not None:
+            on_round()
+        if not pending:
+            return last
         elapsed = clock() - start
         if timeout is not None and elapsed + delay > timeout:
-            if last is None:
+            batch_id = pending[0]
+            seen = last.get(batch_id)
+            if seen is None:
                 raise WaitTimeoutError(
                     f"no answer for batch {batch_id} within {timeout}s",
                     batch=Batch(
@@ -179,12 +286,36 @@ def wait_flow(
                     provider=adapter.name,
                 )
             raise WaitTimeoutError(
-                f"batch {batch_id} still {last.status} after {elapsed:.1f}s",
-                batch=last,
+                f"batch {batch_id} still {seen.status} after {elapsed:.1f}s",
+                batch=seen,
                 provider=adapter.name,
             )
         yield Sleep(delay)
         delay = min(delay * poll.multiplier, poll.maximum)
+
+
+def find_files(
+    adapter: ProviderAdapter, names: Collection[str], since: float, max_pages: int = 1000
+) -> Flow[dict[str, list[str]]]:
+    """The ids of the provider's stored files named ``names`` (each name may have been stored
+    more than once), looking back to ``since`` (a POSIX time). The listing is read until a whole
+    newest-first page predates it, not up to the first old file, so a skewed clock cannot hide
+    an upload."""
+    wanted = set(names)
+    found: dict[str, list[str]] = {}
+    cursor: str | None = None
+    for _ in range(max_pages):
+        page = yield from adapter.list_files(cursor=cursor, limit=100)
+        for item in page.items:
+            if item.filename in wanted and item.id not in found.get(item.filename, []):
+                found.setdefault(item.filename, []).append(item.id)
+        if not page.next_cursor:
+            return found
+        times = [i.created_at.timestamp() for i in page.items if i.created_at]
+        if times and max(times) < since and times == sorted(times, reverse=True):
+            return found
+        cursor = page.next_cursor
+    return found
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from omnibatch._exceptions import UnsupportedOperationError
+from omnibatch._exceptions import UnsupportedOperationError, register_secret
 from omnibatch._status import BatchStatus, normalize_status
 from omnibatch.flows import Flow, HttpRequest, HttpResponse
 from omnibatch.models import Batch, BatchRequest, BatchResult, FileObject, Page
@@ -171,6 +171,7 @@ class ProviderAdapter(ABC):
         base_url: str | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
+        register_secret(api_key)  # never in an exception, whatever the provider echoes
         self._api_key = api_key
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.options: dict[str, Any] = dict(options or {})

@@ -33,14 +33,14 @@ from omnibatch._lifecycle import (
     wait_flow,
 )
 from omnibatch.adapter import CreateSpec, InputRef, ProviderAdapter
-from omnibatch.config import FileConfig, ProviderSettings, load_config, resolve_provider_name
+from omnibatch.config import FileConfig, ProviderSettings, load_config, resolve_provider
 from omnibatch.flows import Flow, HttpRequest, Sleep
 from omnibatch.models import Batch, BatchResult, Page
 
 if TYPE_CHECKING:  # imported when used: they are not needed to create a client
     from omnibatch.pipeline import InputSource, PreparedInput
 
-__all__ = ["AsyncBatchClient", "BatchClient", "ResultSet", "make_adapter"]
+__all__ = ["AsyncBatchClient", "BatchClient", "ResultSet", "adapter_for", "make_adapter"]
 
 log = logging.getLogger("omnibatch")
 T = TypeVar("T")
@@ -55,33 +55,21 @@ def make_adapter(
     options: Mapping[str, Any] | None = None,
     config: FileConfig | str | Path | None = None,
 ) -> tuple[ProviderAdapter, ProviderSettings]:
-    """Build the adapter for ``provider`` (or the configured one) with resolved settings."""
-    from omnibatch._plugins import get_registry
-    from omnibatch.config import resolve_settings
-
+    """Build the adapter for ``provider`` (or the configured one) with resolved settings (see
+    :func:`omnibatch.config.resolve_provider`)."""
     file_config = config if isinstance(config, FileConfig) else load_config(config)
-    name = resolve_provider_name(provider, file_config)
-    if name is None:
-        raise ConfigurationError(
-            "no provider configured: pass provider=..., set OMNIBATCH_PROVIDER, or put "
-            'provider = "..." in omnibatch.toml'
-        )
-    cls = get_registry().provider(name)
-    settings = resolve_settings(
-        cls.name,
-        api_key_env=cls.api_key_env,
-        base_url_env=cls.base_url_env,
-        emulator_prefix=cls.emulator_prefix,
-        api_key=api_key,
-        base_url=base_url,
-        options=options,
-        config=file_config,
+    settings = resolve_provider(
+        provider, api_key=api_key, base_url=base_url, options=options, config=file_config
     )
-    if settings.api_key is None and cls.requires_api_key:
-        where = f"set ${cls.api_key_env} or " if cls.api_key_env else ""
-        raise ConfigurationError(f"no API key for {cls.name}: {where}pass api_key=...")
-    adapter = cls(api_key=settings.api_key, base_url=settings.base_url, options=settings.options)
-    return adapter, settings
+    return adapter_for(settings), settings
+
+
+def adapter_for(settings: ProviderSettings) -> ProviderAdapter:
+    """The adapter for resolved settings."""
+    from omnibatch._plugins import get_registry
+
+    cls = get_registry().provider(settings.provider)
+    return cls(api_key=settings.api_key, base_url=settings.base_url, options=settings.options)
 
 
 class ResultSet:

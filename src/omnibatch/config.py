@@ -24,25 +24,36 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omnibatch._exceptions import ConfigurationError
+from omnibatch._exceptions import ConfigurationError, UnknownProviderError, register_secret
+
+if TYPE_CHECKING:
+    from omnibatch.adapter import ProviderAdapter
 
 __all__ = [
+    "DEFAULT_PROVIDER",
     "EMULATOR_KEY",
     "EMULATOR_URL_ENV",
     "PROVIDER_ENV",
     "FileConfig",
     "ProviderSettings",
+    "embedded_settings",
+    "emulator_key",
     "load_config",
+    "resolve_provider",
     "resolve_provider_name",
-    "resolve_settings",
 ]
 
 PROVIDER_ENV = "OMNIBATCH_PROVIDER"
 CONFIG_ENV = "OMNIBATCH_CONFIG"
 EMULATOR_URL_ENV = "OMNIBATCH_EMULATOR_URL"
+EMULATOR_KEY_ENV = "OMNIBATCH_EMULATOR_API_KEY"
 EMULATOR_KEY = "omnibatch-emulator"
+EMULATOR_KEY_SOURCE = "emulator placeholder"
+EMBEDDED_KEY_SOURCE = "embedded emulator"
+DEFAULT_PROVIDER = "openai"
+"""The provider an emulator runs when none is configured: the one place this name is written."""
 
 
 @dataclass(frozen=True)
@@ -57,14 +68,27 @@ class FileConfig:
 
 @dataclass(frozen=True)
 class ProviderSettings:
-    """Resolved settings for one provider. The key is kept out of ``repr``."""
+    """Where and how to reach one provider, fully resolved. The key is kept out of ``repr``.
+
+    ``sources`` says where each setting came from (``provider``, ``base_url``, ``api_key``:
+    ``argument``, ``$VARIABLE``, the config file's path, ...), never the key itself; on an
+    emulator, ``unused_api_key`` names a real key that was found and not sent.
+    ``emulated``: the base URL is an omnibatch emulator (``$OMNIBATCH_EMULATOR_URL``, or one this
+    process serves: ``embedded``).
+    """
 
     provider: str
-    base_url: str | None
+    base_url: str
     api_key: str | None = field(repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
     emulated: bool = False
+    embedded: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key_source(self) -> str | None:
+        """Where the key came from (``$OPENAI_API_KEY``, ``emulator placeholder``, ...)."""
+        return self.sources.get("api_key")
 
 
 def load_config(path: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> FileConfig:
@@ -118,48 +142,126 @@ def _to_config(file: Path, data: Mapping[str, Any]) -> FileConfig:
 
 def resolve_provider_name(provider: str | None, config: FileConfig) -> str | None:
     """The provider to use: the argument, ``$OMNIBATCH_PROVIDER``, the config file, or None."""
-    return provider or os.environ.get(PROVIDER_ENV) or config.provider
+    return _provider_name(provider, config)[0]
 
 
-def resolve_settings(
-    provider: str,
+def _provider_name(provider: str | None, config: FileConfig) -> tuple[str | None, str | None]:
+    """The provider's name and where it came from."""
+    if provider:
+        return provider, "argument"
+    if os.environ.get(PROVIDER_ENV):
+        return os.environ[PROVIDER_ENV], f"${PROVIDER_ENV}"
+    if config.provider:
+        return config.provider, str(config.path)
+    if os.environ.get(EMULATOR_URL_ENV):
+        return DEFAULT_PROVIDER, f"the default on ${EMULATOR_URL_ENV}"
+    return None, None
+
+
+def emulator_key() -> str:
+    """The key sent to an emulator: its own (``$OMNIBATCH_EMULATOR_API_KEY``) or a placeholder,
+    never a provider's real key."""
+    return os.environ.get(EMULATOR_KEY_ENV) or EMULATOR_KEY
+
+
+def _adapter_class(name: str, source: str | None) -> type[ProviderAdapter]:
+    """The installed adapter class for ``name``; an unknown name says where it came from."""
+    from omnibatch._plugins import get_registry
+
+    registry = get_registry()
+    try:
+        return registry.provider(name)
+    except UnknownProviderError as exc:
+        if source is None or source == "argument":
+            raise
+        raise UnknownProviderError(f"{exc.message} (the name came from {source})") from None
+
+
+def resolve_provider(
+    provider: str | None = None,
     *,
-    api_key_env: str | None,
-    base_url_env: str | None,
-    emulator_prefix: str,
     api_key: str | None = None,
     base_url: str | None = None,
     options: Mapping[str, Any] | None = None,
     config: FileConfig | None = None,
+    require_key: bool = True,
 ) -> ProviderSettings:
-    """Merge arguments > environment > config file for one provider."""
-    config = config or FileConfig()
-    section = dict(config.providers.get(provider, {}))
-    sources: dict[str, str] = {}
-    key_env = section.pop("api_key_env", None) or api_key_env
+    """The one resolver: arguments > environment > config file > defaults, for one provider.
+
+    The name is ``provider``, else ``$OMNIBATCH_PROVIDER``, else the config file, else (when
+    ``$OMNIBATCH_EMULATOR_URL`` is set) :data:`DEFAULT_PROVIDER`. The base URL is the argument,
+    else ``$<PROVIDER>_BASE_URL``, else the emulator's, else the config file's, else the
+    adapter's default. On an emulator the key is always the emulator's (see
+    :func:`emulator_key`), so a real key never leaves for it. Raises
+    :class:`ConfigurationError` when no provider is configured or (``require_key``) no key is
+    found, naming what to set.
+    """
+    config = config if config is not None else FileConfig()
+    name, name_source = _provider_name(provider, config)
+    if name is None:
+        raise ConfigurationError(
+            "no provider configured: pass --provider (provider=...), set OMNIBATCH_PROVIDER, or "
+            'put provider = "..." in omnibatch.toml'
+        )
+    cls = _adapter_class(name, name_source)
+    section = dict(config.providers.get(cls.name, {}))
+    sources: dict[str, str] = {"provider": name_source or "argument"}
+    key_env = section.pop("api_key_env", None) or cls.api_key_env
     section_url = section.pop("base_url", None)
     if "api_key" in section:
         raise ConfigurationError(
-            f"{config.path}: [providers.{provider}] holds an api_key; keys must come from the "
+            f"{config.path}: [providers.{cls.name}] holds an api_key; keys must come from the "
             f'environment (set api_key_env = "VARIABLE_NAME")'
         )
     emulator_root = os.environ.get(EMULATOR_URL_ENV)
     emulated = False
+    url: str | None = None
     if base_url:
-        sources["base_url"] = "argument"
-    elif base_url_env and os.environ.get(base_url_env):
-        base_url, sources["base_url"] = os.environ[base_url_env], f"${base_url_env}"
+        url, sources["base_url"] = base_url, "argument"
+    elif cls.base_url_env and os.environ.get(cls.base_url_env):
+        url, sources["base_url"] = os.environ[cls.base_url_env], f"${cls.base_url_env}"
     elif emulator_root:
-        base_url = emulator_root.rstrip("/") + emulator_prefix
+        url = emulator_root.rstrip("/") + cls.emulator_prefix
         sources["base_url"] = f"${EMULATOR_URL_ENV}"
         emulated = True
     elif section_url:
-        base_url, sources["base_url"] = str(section_url), str(config.path)
-    if api_key:
-        sources["api_key"] = "argument"
+        url, sources["base_url"] = str(section_url), str(config.path)
+    else:
+        url, sources["base_url"] = cls.default_base_url, "default"
+    key: str | None = None
+    if emulated:
+        key, sources["api_key"] = emulator_key(), EMULATOR_KEY_SOURCE
+        # A real key was there and is not sent: worth a loud warning (the name, never the key).
+        if api_key:
+            sources["unused_api_key"] = "argument"
+        elif key_env and os.environ.get(key_env):
+            sources["unused_api_key"] = f"${key_env}"
+    elif api_key:
+        key, sources["api_key"] = api_key, "argument"
     elif key_env and os.environ.get(key_env):
-        api_key, sources["api_key"] = os.environ[key_env], f"${key_env}"
-    elif emulated:
-        api_key, sources["api_key"] = EMULATOR_KEY, "emulator placeholder"
+        key, sources["api_key"] = os.environ[key_env], f"${key_env}"
+    if key is None and require_key and cls.requires_api_key:
+        where = f"set ${key_env}" if key_env else "configure a key"
+        raise ConfigurationError(
+            f"no API key for {cls.name}: {where} (or pass api_key=...)", provider=cls.name
+        )
+    register_secret(key)
     merged = {**section, **(options or {})}
-    return ProviderSettings(provider, base_url, api_key, merged, emulated, sources)
+    return ProviderSettings(cls.name, url.rstrip("/"), key, merged, emulated, False, sources)
+
+
+def embedded_settings(root_url: str) -> ProviderSettings:
+    """:data:`DEFAULT_PROVIDER` on an emulator this process serves at ``root_url``."""
+    cls = _adapter_class(DEFAULT_PROVIDER, None)
+    return ProviderSettings(
+        provider=cls.name,
+        base_url=root_url.rstrip("/") + cls.emulator_prefix,
+        api_key=EMULATOR_KEY,
+        emulated=True,
+        embedded=True,
+        sources={
+            "provider": "the embedded emulator",
+            "base_url": "the embedded emulator",
+            "api_key": EMBEDDED_KEY_SOURCE,
+        },
+    )

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from omnibatch._exceptions import BatchError, BatchStateError
+from omnibatch._exceptions import JobBusyError, JobNotFoundError, LedgerError
 
 __all__ = [
     "HOME_ENV",
@@ -44,7 +44,7 @@ __all__ = [
 
 HOME_ENV = "OMNIBATCH_HOME"
 DB_NAME = "ledger.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Job phases, in order. "abandoned" marks jobs that can never be resumed (the embedded emulator
 # they ran on is gone).
@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     summary     TEXT,
     workdir     TEXT NOT NULL,
     created_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL
+    updated_at  REAL NOT NULL,
+    key_salt    TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (job_key, created_at);
 CREATE TABLE IF NOT EXISTS parts (
@@ -116,17 +117,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
 """
 
-
-class LedgerError(BatchError):
-    """The ledger cannot be opened or does not hold what was asked for."""
-
-
-class JobNotFoundError(LedgerError):
-    """No job with that id (or id prefix) is in the ledger."""
-
-
-class JobBusyError(BatchStateError):
-    """Another process is running this job right now."""
+# One job per identity has no salt: the first. Its parts' idempotency keys derive from the
+# identity alone, so a run that lost its ledger finds its batches at the provider.
+_IDENTITY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS jobs_identity ON jobs (job_key, key_salt)"
 
 
 def default_home() -> Path:
@@ -178,6 +171,14 @@ class JobRecord:
     workdir: Path
     created_at: float
     updated_at: float
+    key_salt: str = ""
+    """Empty for the first job of its identity; the job id for later ones (``--new``)."""
+
+    @property
+    def identity(self) -> str:
+        """What the parts' idempotency keys derive from: the job key, salted for a job that is
+        not the first of its identity."""
+        return f"{self.job_key}:{self.key_salt}" if self.key_salt else self.job_key
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ def _job(row: sqlite3.Row) -> JobRecord:
         workdir=Path(row["workdir"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        key_salt=row["key_salt"],
     )
 
 
@@ -291,7 +293,13 @@ class NewPart:
 class Ledger:
     """The SQLite ledger in ``home`` (created on first use). Use it as a context manager."""
 
-    def __init__(self, home: str | os.PathLike[str] | None = None, *, timeout: float = 30.0):
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = 30.0,
+        accept_empty: bool = False,
+    ):
         self.home = Path(home).expanduser() if home is not None else default_home()
         try:
             self.home.mkdir(parents=True, exist_ok=True)
@@ -301,17 +309,59 @@ class Ledger:
                 "writable directory"
             ) from exc
         self.path = self.home / DB_NAME
+        if not accept_empty:
+            self._refuse_lost()
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            try:
+                self._db = self._connect(timeout)
+                break
+            except sqlite3.OperationalError as exc:
+                # Two processes creating a fresh ledger at once: switching it to WAL takes a lock
+                # SQLite's busy handler does not wait for. Wait here instead.
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+            except sqlite3.DatabaseError as exc:
+                raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from exc
+
+    def _refuse_lost(self) -> None:
+        """An empty or missing ledger beside job folders was lost, not new: starting afresh would
+        forget which batches are paid for. (Runs find their batches again by their keys, but
+        only when asked to: ``accept_empty``, the CLI's ``--new``.)"""
+        wal = self.path.with_name(self.path.name + "-wal")
+        empty = (not self.path.exists() or self.path.stat().st_size == 0) and (
+            not wal.exists() or wal.stat().st_size == 0
+        )
+        if not empty or not self.jobs_dir.is_dir():
+            return
+        jobs = [p.name for p in self.jobs_dir.iterdir() if p.is_dir()]
+        if jobs:
+            state = "empty" if self.path.exists() else "missing"
+            raise LedgerError(
+                f"the ledger {self.path} is {state} but {self.jobs_dir} holds {len(jobs)} "
+                "job folder(s): it was lost or truncated. Restore it from a backup, or pass "
+                "--new to start a new ledger (runs then find their batches at the provider "
+                "by their keys instead of submitting again)"
+            )
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            db.row_factory = sqlite3.Row
+            db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            db.execute("PRAGMA journal_mode = WAL")
             # FULL: an intent row must survive a power cut, not only a killed process.
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            self._db = db
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from exc
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def __enter__(self) -> Ledger:
         return self
@@ -340,6 +390,14 @@ class Ledger:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            if "key_salt" not in columns:  # schema 1: the oldest job of each identity keeps it
+                self._db.execute("ALTER TABLE jobs ADD COLUMN key_salt TEXT NOT NULL DEFAULT ''")
+                self._db.execute(
+                    "UPDATE jobs SET key_salt = id WHERE rowid NOT IN "
+                    "(SELECT MIN(rowid) FROM jobs GROUP BY job_key)"
+                )
+            self._db.execute(_IDENTITY_INDEX)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -359,7 +417,7 @@ class Ledger:
 
     # --- jobs -----------------------------------------------------------------------------------
 
-    def create_job(
+    def open_job(
         self,
         *,
         job_key: str,
@@ -371,15 +429,27 @@ class Ledger:
         input_hash: str,
         options: Mapping[str, Any],
         output_path: str | None = None,
-    ) -> JobRecord:
-        job_id = "job-" + uuid.uuid4().hex[:12]
-        workdir = self.jobs_dir / job_id
+        new: bool = False,
+    ) -> tuple[JobRecord, bool]:
+        """The latest resumable job with this identity, or (``new``, or none) a new one: looked
+        up and created in one transaction, so two processes starting the same job at once get
+        the same record. Returns (job, created)."""
         now = time.time()
         with self.transaction() as db:
+            if not new:
+                found = self.latest_job(job_key)
+                if found is not None:
+                    return found, False
+            job_id = "job-" + uuid.uuid4().hex[:12]
+            first = db.execute(
+                "SELECT 1 FROM jobs WHERE job_key = ? AND key_salt = ''", (job_key,)
+            ).fetchone()
+            workdir = self.jobs_dir / job_id
             db.execute(
                 "INSERT INTO jobs (id, job_key, provider, base_url, key_source, embedded, "
                 "input_path, input_hash, options, phase, output_path, workdir, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'preparing', ?, ?, ?, ?)",
+                "updated_at, key_salt) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'preparing', ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     job_key,
@@ -394,11 +464,16 @@ class Ledger:
                     str(workdir),
                     now,
                     now,
+                    job_id if first else "",
                 ),
             )
             self._event(job_id, None, "created", detail={"input": input_path})
         workdir.mkdir(parents=True, exist_ok=True)
-        return self.job(job_id)
+        return self.job(job_id), True
+
+    def create_job(self, **fields: Any) -> JobRecord:
+        """Record a new job (see :meth:`open_job`)."""
+        return self.open_job(**fields, new=True)[0]
 
     def find_job(self, job_id: str) -> JobRecord | None:
         """The job with this id, or with this unique id prefix (``job-3f2a``)."""
@@ -724,8 +799,14 @@ class Ledger:
         path = job.workdir / "lock"
         with open(path, "a+b") as fh:
             if not _try_lock(fh):
-                fh.seek(0)
-                holder = fh.read().decode(errors="replace").strip() or "another process"
+                holder = ""
+                for _ in range(50):  # the holder writes its pid just after taking the lock
+                    fh.seek(0)
+                    holder = fh.read().decode(errors="replace").strip()
+                    if holder:
+                        break
+                    time.sleep(0.02)
+                holder = holder or "another process"
                 raise JobBusyError(
                     f"job {job.id} is being run by {holder}; wait for it to finish, or follow "
                     f"it with `omnibatch wait {job.id}`"

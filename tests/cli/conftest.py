@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,9 @@ def home(tmp_path: Path) -> Path:
 
 
 def write_input(path: Path, count: int, *, prefix: str = "req") -> Path:
+    """A fresh input: its questions carry a nonce, so two tests sharing an emulator never have
+    the same job identity (a job whose ledger is new finds batches of the same identity)."""
+    nonce = uuid.uuid4().hex[:8]
     with open(path, "wb") as fh:
         for i in range(count):
             fh.write(
@@ -145,7 +149,7 @@ def write_input(path: Path, count: int, *, prefix: str = "req") -> Path:
                         "body": {
                             "model": "gpt-4o-mini",
                             "max_tokens": 50,
-                            "messages": [{"role": "user", "content": f"question {i}"}],
+                            "messages": [{"role": "user", "content": f"question {i} ({nonce})"}],
                         },
                     }
                 )

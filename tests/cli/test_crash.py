@@ -221,7 +221,9 @@ def test_python_is_the_interpreter_under_test() -> None:
     where = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert where.strip() == str(Path(__file__).resolve().parents[2] / "src/omnibatch/jobs.py")
+    assert where.strip() == str(
+        Path(__file__).resolve().parents[2] / "src/omnibatch/jobs/__init__.py"
+    )
 
 
 def test_provider_without_a_searchable_key_refuses_to_guess(

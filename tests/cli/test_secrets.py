@@ -19,13 +19,21 @@ import pytest
 from tests.cli.conftest import clean_env, only_job_id, run_cli, start_emulator, write_input
 
 SECRET = f"sk-test-SECRET-{uuid.uuid4().hex}"
+EMULATOR_SECRET = f"emu-SECRET-{uuid.uuid4().hex}"
 
 
 def test_key_is_used_but_never_written(tmp_path: Path) -> None:
+    """On an emulator the emulator's own key is sent, never the provider's real one (the
+    emulator here accepts only its own), and neither key is printed, logged or stored."""
     home = tmp_path / "home"
-    server = start_emulator(tmp_path, "--api-key", SECRET, "--speed", "50")
+    server = start_emulator(tmp_path, "--api-key", EMULATOR_SECRET, "--speed", "50")
     try:
-        env = clean_env(home, OPENAI_API_KEY=SECRET, OMNIBATCH_EMULATOR_URL=server.root)
+        env = clean_env(
+            home,
+            OPENAI_API_KEY=SECRET,
+            OMNIBATCH_EMULATOR_API_KEY=EMULATOR_SECRET,
+            OMNIBATCH_EMULATOR_URL=server.root,
+        )
         source = write_input(tmp_path / "in.jsonl", 4)
         out = tmp_path / "out.jsonl"
         runs = [
@@ -74,16 +82,19 @@ def test_key_is_used_but_never_written(tmp_path: Path) -> None:
             ]
     finally:
         server.stop()
-    assert runs[0].returncode == 0, runs[0].stderr  # the key worked: the emulator wants only it
+    # The emulator's key was sent: it accepts no other (the real key would have been refused).
+    assert runs[0].returncode == 0, runs[0].stderr
     assert json.loads(runs[0].stdout)["status"] == "succeeded"
     assert "omnibatch.http DEBUG" in runs[0].stderr  # the debug log was on
     assert runs[-1].returncode == 5  # an error path was exercised as well
     for proc in runs:
-        assert SECRET not in proc.stdout and SECRET not in proc.stderr, proc.args
+        for secret in (SECRET, EMULATOR_SECRET):
+            assert secret not in proc.stdout and secret not in proc.stderr, proc.args
     files = [p for p in [*home.rglob("*"), out, tmp_path / "r.jsonl"] if p.is_file()]
     assert any(p.name.startswith("ledger.sqlite3") for p in files)
     for path in files:
         assert SECRET.encode() not in path.read_bytes(), path
+        assert EMULATOR_SECRET.encode() not in path.read_bytes(), path
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -133,7 +144,21 @@ def test_a_key_echoed_by_the_provider_is_redacted(
 
 
 def test_reprs_hide_the_key() -> None:
-    from omnibatch.jobs import Target
+    from omnibatch.config import ProviderSettings
 
-    target = Target("openai", "https://api.openai.com/v1", SECRET, "$OPENAI_API_KEY")
+    target = ProviderSettings("openai", "https://api.openai.com/v1", SECRET)
     assert SECRET not in repr(target) and SECRET not in str(target)
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_password_in_the_base_url_is_redacted(
+    echo_server: str, tmp_path: Path, json_output: bool
+) -> None:
+    password = f"pw-{uuid.uuid4().hex}"
+    url = echo_server.replace("http://", f"http://user:{password}@")
+    env = clean_env(tmp_path / "home", OPENAI_API_KEY=SECRET, OPENAI_BASE_URL=url)
+    args = ["-vv", "list", "--provider", "openai", *(["--json"] if json_output else [])]
+    proc = run_cli(*args, env=env, cwd=tmp_path)
+    assert proc.returncode == 4
+    assert "user:***@" in proc.stdout + proc.stderr  # the -vv log names the URL, redacted
+    assert password not in proc.stdout + proc.stderr

@@ -13,13 +13,21 @@ import pytest
 
 from omnibatch._http import RetryPolicy
 from omnibatch._lifecycle import PollPolicy
-from omnibatch.config import FileConfig
+from omnibatch.config import FileConfig, ProviderSettings
 from omnibatch.emulator import Emulator, ManualClock
-from omnibatch.jobs import CrashPlan, JobRunner, Target
+from omnibatch.jobs import JobRunner
 from omnibatch.ledger import Ledger
+from omnibatch.testing.crash import CrashPlan
 
-OPENAI = Target("openai", "http://emulator/openai/v1", "sk-test-runner", "$OPENAI_API_KEY")
-MISTRAL = Target("mistral", "http://emulator/mistral", "sk-test-runner", "$MISTRAL_API_KEY")
+
+def settings(provider: str, base_url: str, api_key: str | None, key_source: str | None = None):  # type: ignore[no-untyped-def]
+    """Provider settings as the resolver would give them (``key_source`` says where from)."""
+    sources = {"api_key": key_source} if key_source else {}
+    return ProviderSettings(provider, base_url, api_key, sources=sources)
+
+
+OPENAI = settings("openai", "http://emulator/openai/v1", "sk-test-runner", "$OPENAI_API_KEY")
+MISTRAL = settings("mistral", "http://emulator/mistral", "sk-test-runner", "$MISTRAL_API_KEY")
 
 
 class Crash(Exception):
@@ -71,11 +79,15 @@ def make_runner(emulator: Emulator, home: Path) -> Iterator[Callable[..., JobRun
 
     def make(**kwargs: Any) -> JobRunner:
         ledger = Ledger(home)
-        kwargs.setdefault("crash", None)
+        crash = kwargs.pop("crash", None)
+        transport = emulator.transport()
+        if crash is not None:  # the HTTP checkpoints too
+            transport = crash.transport(transport)
         runner = JobRunner(
             ledger,
             config=FileConfig(),
-            transport=emulator.transport(),
+            transport=transport,
+            checkpoint=crash,
             poll=PollPolicy(initial=1.0, multiplier=1.0, maximum=1.0, max_consecutive_errors=3),
             retry=RetryPolicy(initial_delay=0.0, max_delay=0.0),
             clock=clock.now,

@@ -21,18 +21,24 @@ from omnibatch._lifecycle import IDEMPOTENCY_KEY
 from omnibatch.adapter import Capabilities
 from omnibatch.emulator import Emulator, FaultPlan, FaultRule
 from omnibatch.jobs import (
-    CHECKPOINTS,
     JOB_METADATA_KEY,
-    CrashPlan,
     JobOptions,
     JobRunner,
     JobView,
     SubmissionUnknownError,
-    Target,
     job_key,
 )
 from omnibatch.ledger import Ledger
-from tests.jobs.conftest import MISTRAL, OPENAI, Crash, RaisingPlan, read_output, write_input
+from omnibatch.testing.crash import CHECKPOINTS, CrashPlan
+from tests.jobs.conftest import (
+    MISTRAL,
+    OPENAI,
+    Crash,
+    RaisingPlan,
+    read_output,
+    settings,
+    write_input,
+)
 
 SPLIT = JobOptions(max_requests_per_batch=3)
 
@@ -109,9 +115,9 @@ def test_job_identity_depends_on_input_provider_and_options() -> None:
     assert base != job_key("h2", OPENAI, SPLIT)
     assert base != job_key("h", MISTRAL, SPLIT)
     assert base != job_key("h", OPENAI, JobOptions(max_requests_per_batch=3, model="x"))
-    elsewhere = Target("openai", "http://other/openai/v1", "k")
+    elsewhere = settings("openai", "http://other/openai/v1", "k")
     assert base != job_key("h", elsewhere, SPLIT)
-    assert base == job_key("h", Target("openai", OPENAI.base_url, "another-key"), SPLIT)
+    assert base == job_key("h", settings("openai", OPENAI.base_url, "another-key"), SPLIT)
 
 
 # list-answered only happens on resume (next test); download-partial needs a streamed body,
@@ -220,7 +226,7 @@ def test_provider_that_cannot_be_searched_refuses_to_guess(
             register(NoMetadata)
 
     reset_registry(build_registry([], plugins=[("nometa", Plugin())]))
-    target = Target("nometa", OPENAI.base_url, "k")
+    target = settings("nometa", OPENAI.base_url, "k")
     source = write_input(tmp_path / "in.jsonl", 2)
     with pytest.raises(Crash):
         make_runner(crash=RaisingPlan("create-answered")).run(source, None, target, SPLIT)
@@ -324,17 +330,17 @@ def test_embedded_jobs_never_resume(
 ) -> None:
     source = write_input(tmp_path / "in.jsonl", 2)
     runner = make_runner()
-    embedded = runner.embedded_target("http://emulator")
+    embedded = runner.embedded("http://emulator")
     assert embedded.base_url == OPENAI.base_url and embedded.embedded
     first = runner.run(source, None, embedded, JobOptions(), wait=False)
     second = runner.run(source, tmp_path / "o.jsonl", embedded, JobOptions())
     assert second.view.id != first.view.id and not second.resumed
     assert runner.view(first.view.id).job.phase == "abandoned"
     with pytest.raises(BatchStateError, match="embedded emulator"):
-        runner.target_for(first.view.job)
+        runner.settings_for(first.view.job)
 
 
-def test_target_for_a_job_uses_its_recorded_place_and_current_key(
+def test_settings_for_a_job_uses_its_recorded_place_and_current_key(
     make_runner: Callable[..., JobRunner], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     source = write_input(tmp_path / "in.jsonl", 1)
@@ -343,14 +349,14 @@ def test_target_for_a_job_uses_its_recorded_place_and_current_key(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("OMNIBATCH_EMULATOR_URL", raising=False)
-    target = runner.target_for(view.job)
+    target = runner.settings_for(view.job)
     assert (target.base_url, target.api_key) == (OPENAI.base_url, "sk-from-env")
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
-        runner.target_for(view.job)
+        runner.settings_for(view.job)
 
 
-def test_resolve_target(
+def test_resolve_settings(
     make_runner: Callable[..., JobRunner], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in (
@@ -362,9 +368,9 @@ def test_resolve_target(
         monkeypatch.delenv(name, raising=False)
     runner = make_runner()
     with pytest.raises(ConfigurationError, match="no provider configured"):
-        runner.resolve_target(None)
+        runner.resolve(None)
     monkeypatch.setenv("OMNIBATCH_EMULATOR_URL", "http://127.0.0.1:9")
-    target = runner.resolve_target(None)
+    target = runner.resolve(None)
     assert (target.provider, target.base_url) == ("openai", "http://127.0.0.1:9/openai/v1")
     assert target.key_source == "emulator placeholder"
 
@@ -444,12 +450,13 @@ def test_http_checkpoints_see_each_request(emulator: Emulator, home: Path, tmp_p
             seen.append(point)
 
     source = write_input(tmp_path / "in.jsonl", 1)
+    recorder = Recorder("done")
     with (
         Ledger(home) as ledger,
         JobRunner(
             ledger,
-            transport=emulator.transport(),
-            crash=Recorder("done"),
+            transport=recorder.transport(emulator.transport()),
+            checkpoint=recorder,
             sleep=lambda s: emulator.advance(s),
         ) as runner,
     ):
@@ -457,6 +464,7 @@ def test_http_checkpoints_see_each_request(emulator: Emulator, home: Path, tmp_p
     order = [p for p in seen if p in CHECKPOINTS]
     expected = [
         "prepared",
+        "list-answered",  # the search for batches an earlier, forgotten run created
         "before-upload",
         "upload-sent",
         "upload-answered",

@@ -20,7 +20,7 @@ from omnibatch import __version__
 
 if TYPE_CHECKING:
     from omnibatch.cli._output import Printer
-    from omnibatch.config import FileConfig
+    from omnibatch.config import FileConfig, ProviderSettings
     from omnibatch.ledger import Ledger
 
 __all__ = [
@@ -67,6 +67,10 @@ class State:
     verbose: int = 0
     quiet: bool = False
     secrets: set[str] = field(default_factory=set)
+    emulator: str | None = None
+    """The emulator URL this command talks to, once announced (``--json`` says so too)."""
+    accept_empty_ledger: bool = False
+    """``--new``: an empty ledger beside job folders is accepted (see Ledger)."""
     _config: FileConfig | None = None
     _ledger: Ledger | None = None
     _printer: Printer | None = None
@@ -76,16 +80,51 @@ class State:
             if name.endswith(_SECRET_SUFFIXES) and len(value) >= 6:
                 self.secrets.add(value)
 
+    def announce_emulator(self, settings: ProviderSettings) -> None:
+        """Say, before anything else, that this command talks to an emulator: which one and
+        where its URL came from. In bold when a real key was found and is not sent, so a
+        leftover ``OMNIBATCH_EMULATOR_URL`` can never pass a fake run off as a real one."""
+        if not settings.emulated or self.emulator is not None:
+            return
+        self.emulator = settings.base_url
+        if settings.embedded:
+            click.echo(
+                f"emulator: no provider configured: running on the embedded emulator at "
+                f"{settings.base_url} (fake answers, nothing leaves this machine; pass "
+                "--provider for a real one)",
+                err=True,
+            )
+            return
+        where = settings.sources.get("base_url", "the configuration")
+        text = (
+            f"emulator: {settings.provider} is the omnibatch emulator at {settings.base_url} "
+            f"(from {where}); answers are fake and nothing reaches {settings.provider}"
+        )
+        unused = settings.sources.get("unused_api_key")
+        if unused and self.provider:
+            text += f"; your {unused} key is not used: unset {where.lstrip('$')} for a real run"
+            click.echo(
+                click.style(self.redact(text), bold=True),
+                err=True,
+                color=not os.environ.get("NO_COLOR"),
+            )
+            return
+        click.echo(self.redact(text), err=True)
+
     def add_secret(self, value: str | None) -> None:
         if value and len(value) >= 6:
             self.secrets.add(value)
 
     def redact(self, text: str) -> str:
-        """``text`` with every known secret replaced by ``***``."""
+        """``text`` with every known secret (and any URL password, bearer token or API key
+        header value) replaced by ``***``."""
+        from omnibatch._exceptions import redact
+
         for secret in sorted(self.secrets, key=len, reverse=True):
             if secret in text:
                 text = text.replace(secret, "***")
-        return text
+        result: str = redact(text)
+        return result
 
     @property
     def config(self) -> FileConfig:
@@ -100,7 +139,7 @@ class State:
         if self._ledger is None:
             from omnibatch.ledger import Ledger
 
-            self._ledger = Ledger()
+            self._ledger = Ledger(accept_empty=self.accept_empty_ledger)
         return self._ledger
 
     @property

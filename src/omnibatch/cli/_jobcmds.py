@@ -14,9 +14,10 @@ from omnibatch.cli._app import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, State, cl
 from omnibatch.cli._output import fmt_counts, fmt_time
 
 if TYPE_CHECKING:
+    from omnibatch.config import ProviderSettings
     from omnibatch.emulator import EmulatorServer
-    from omnibatch.jobs import JobObserver, JobOptions, JobRunner, JobView, Target
-    from omnibatch.ledger import PartRecord
+    from omnibatch.jobs import JobObserver, JobOptions, JobRunner, JobView
+    from omnibatch.ledger import JobRecord, PartRecord
     from omnibatch.models import Batch
 
 # The embedded emulator runs this many times faster than real time, and is polled this often.
@@ -48,13 +49,27 @@ def _runner(
     poll = None
     if poll_interval is not None:
         poll = PollPolicy(initial=poll_interval, maximum=max(poll_interval, 60.0))
+    checkpoint, transport = _crash_switch()
     return JobRunner(
         state.ledger,
         config=state.config,
         observer=observer if observer is not None else _observer(state),
         poll=poll,
         keep_files=keep_files,
+        checkpoint=checkpoint,
+        transport=transport,
     )
+
+
+def _crash_switch() -> tuple[Any, Any]:
+    """``$OMNIBATCH_CRASH_AT``: the kill -9 tests' switch (see omnibatch.testing.crash)."""
+    if not os.environ.get("OMNIBATCH_CRASH_AT"):
+        return None, None
+    from omnibatch.testing.crash import CrashPlan
+
+    plan = CrashPlan.from_env()
+    assert plan is not None
+    return plan, plan.transport()
 
 
 def _job_options(
@@ -82,7 +97,7 @@ def _input_path(state: State, value: str) -> tuple[Path, bool]:
 
 def _target(
     state: State, runner: JobRunner, *, embedded_ok: bool
-) -> tuple[Target, EmulatorServer | None]:
+) -> tuple[ProviderSettings, EmulatorServer | None]:
     """The configured provider, or (for ``run``) an emulator served by this process."""
     from omnibatch._exceptions import ConfigurationError
     from omnibatch.config import EMULATOR_URL_ENV, resolve_provider_name
@@ -99,15 +114,11 @@ def _target(
         from omnibatch.emulator import serve
 
         server = serve(port=0, speed=EMBEDDED_SPEED)
-        target = runner.embedded_target(server.base_url)
-        state.out.note(
-            f"no provider configured: running on the embedded emulator at {server.base_url} "
-            "(fake answers, nothing leaves this machine; pass --provider for a real one)"
-        )
+        target = runner.embedded(server.base_url)
+        state.announce_emulator(target)
         return target, server
-    target = runner.resolve_target(state.provider)
-    if name is None:
-        state.out.note(f"no provider configured: using openai on the emulator at {emulator_url}")
+    target = runner.resolve(state.provider)
+    state.announce_emulator(target)
     state.add_secret(target.api_key)
     return target, None
 
@@ -198,6 +209,7 @@ def run_cmd(
     With no provider configured, runs on an embedded emulator (fake answers).
     """
     options = _job_options(model, max_requests_per_batch, metadata)
+    state.accept_empty_ledger = new
     runner = _runner(state, poll_interval=poll_interval, keep_files=keep_files)
     server = None
     try:
@@ -285,6 +297,7 @@ def submit_cmd(
     same input again returns the same job (--new starts another).
     """
     options = _job_options(model, max_requests_per_batch, metadata)
+    state.accept_empty_ledger = new
     runner = _runner(state)
     try:
         target, _ = _target(state, runner, embedded_ok=False)
@@ -318,7 +331,7 @@ class _Resolved:
     """What an ID names: a ledger job, or a provider batch (maybe a part of a ledger job)."""
 
     view: JobView | None = None
-    target: Target | None = None
+    target: ProviderSettings | None = None
     batch_id: str | None = None
     part: PartRecord | None = None
 
@@ -328,23 +341,30 @@ def _resolve(state: State, runner: JobRunner, ident: str) -> _Resolved:
 
     job = state.ledger.find_job(ident)
     if job is not None:
-        return _Resolved(view=runner.view(job))
+        return _Resolved(view=runner.view(job), target=_settings_for(state, runner, job))
     known = state.ledger.find_batch(ident)
     if known is not None:
         job, part = known
-        return _Resolved(
-            target=runner.target_for(job), batch_id=ident, part=part, view=runner.view(job)
-        )
+        target = _settings_for(state, runner, job)
+        return _Resolved(target=target, batch_id=ident, part=part, view=runner.view(job))
     if ident.startswith("job-"):
         raise JobNotFoundError(
             f"no job {ident!r} in the ledger {state.ledger.path} (`omnibatch jobs` lists them)"
         )
-    target = runner.resolve_target(state.provider)
+    target = runner.resolve(state.provider)
+    state.announce_emulator(target)
     state.add_secret(target.api_key)
     return _Resolved(target=target, batch_id=ident)
 
 
-def _batch_client(state: State, runner: JobRunner, target: Target) -> Any:
+def _settings_for(state: State, runner: JobRunner, job: JobRecord) -> ProviderSettings:
+    target = runner.settings_for(job)
+    state.announce_emulator(target)
+    state.add_secret(target.api_key)
+    return target
+
+
+def _batch_client(state: State, runner: JobRunner, target: ProviderSettings) -> Any:
     return runner.client_for(target, state.ledger.home / "downloads")
 
 
@@ -416,7 +436,7 @@ def status_cmd(state: State, ident: str) -> int:
             view, note = resolved.view, None
             if not view.ended and view.job.phase != "abandoned":
                 try:
-                    view = runner.refresh(view)
+                    view = runner.refresh(view, resolved.target)
                 except BatchStateError as exc:
                     note = f"not refreshed: {exc}"
             _show_job(state, view, note)
@@ -435,7 +455,10 @@ def _resolve_for_status(state: State, runner: JobRunner, ident: str) -> _Resolve
 
     job = state.ledger.find_job(ident)
     if job is not None:
-        return _Resolved(view=runner.view(job))
+        view = runner.view(job)
+        if view.ended or job.phase == "abandoned" or job.embedded:
+            return _Resolved(view=view)  # shown from the ledger: the provider is not asked
+        return _Resolved(view=view, target=_settings_for(state, runner, job))
     try:
         return _resolve(state, runner, ident)
     except BatchStateError:
@@ -467,7 +490,7 @@ def wait_cmd(state: State, ident: str, timeout: float | None, poll_interval: flo
         try:
             if resolved.batch_id is None:
                 assert resolved.view is not None
-                view = runner.wait(resolved.view, timeout=timeout)
+                view = runner.wait(resolved.view, timeout=timeout, target=resolved.target)
                 if state.json:
                     state.out.json(view.to_dict())
                 else:
@@ -533,7 +556,9 @@ def results_cmd(state: State, ident: str, output: str) -> int:
         if resolved.batch_id is None:
             assert resolved.view is not None
             with state.ledger.lock(resolved.view.job):
-                view, summary = runner.collect(runner.view(resolved.view.id), out)
+                view, summary = runner.collect(
+                    runner.view(resolved.view.id), out, target=resolved.target
+                )
             ok = view.status == "succeeded"
         else:
             summary, ok = _batch_results(state, runner, resolved, out)
@@ -592,7 +617,7 @@ def cancel_cmd(state: State, ident: str) -> int:
         resolved = _resolve(state, runner, ident)
         if resolved.batch_id is None:
             assert resolved.view is not None
-            view = runner.cancel(resolved.view)
+            view = runner.cancel(resolved.view, resolved.target)
             if state.json:
                 state.out.json(view.to_dict())
             else:
@@ -620,7 +645,8 @@ def list_cmd(state: State, limit: int, after: str | None, all_pages: bool) -> in
     """List the provider's batches, newest first, one page at a time."""
     runner = _runner(state)
     try:
-        target = runner.resolve_target(state.provider)
+        target = runner.resolve(state.provider)
+        state.announce_emulator(target)
         state.add_secret(target.api_key)
         client = _batch_client(state, runner, target)
         cursor = after

@@ -77,6 +77,8 @@ class Printer:
 
     def json(self, data: Any) -> None:
         """One JSON document on stdout."""
+        if self.state.emulator is not None and isinstance(data, dict):
+            data = {**data, "emulator": True, "emulator_url": self.state.emulator}
         text = orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode()
         click.echo(self.state.redact(text))
 

@@ -61,10 +61,10 @@ def validate_cmd(
 
     Prints every problem as FILE:LINE: field: message (fix: ...); exit code 1 if any.
     """
-    from omnibatch.config import resolve_provider_name
+    from omnibatch.config import DEFAULT_PROVIDER, resolve_provider_name
     from omnibatch.pipeline import validate_input
 
-    name = resolve_provider_name(state.provider, state.config) or "openai"
+    name = resolve_provider_name(state.provider, state.config) or DEFAULT_PROVIDER
     adapter = _adapter(name)
     with tempfile.TemporaryDirectory(prefix="omnibatch-validate-") as tmp:
         report = validate_input(
