@@ -133,3 +133,16 @@ def test_the_official_sdks_drive_omnibatch_emulator_serve(
         "req-2",
     ]
     co._client_wrapper.httpx_client.httpx_client.close()
+
+
+def test_providers_lists_both_with_their_capabilities(tmp_path: Path, home: Path) -> None:
+    proc = run_cli("providers", "--json", env=clean_env(home), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    listed = {p["name"]: p for p in json.loads(proc.stdout)["providers"]}
+    openrouter, cohere = listed["openrouter"], listed["cohere"]
+    assert openrouter["builtin"] and openrouter["api_key_env"] == "OPENROUTER_API_KEY"
+    assert openrouter["capabilities"]["cancel"] is False
+    assert openrouter["capabilities"]["file_upload"] is False
+    assert cohere["builtin"] and cohere["api_key_env"] == "CO_API_KEY"
+    assert cohere["capabilities"]["cancel"] is True
+    assert cohere["capabilities"]["idempotency_key"] is True
