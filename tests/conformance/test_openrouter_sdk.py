@@ -15,35 +15,16 @@ from typing import Any
 
 import httpx
 import orjson
-import pydantic
 import pytest
 from openrouter import OpenRouter, components, errors
 
 from omnibatch.emulator import Emulator, EmulatorConfig, EmulatorServer, ManualClock, serve
 from omnibatch_openrouter.dialect import OpenRouterDialect
 
+from .sdk_types import strict
+
 KEY = "sk-or-v1-conformance-key"
 MODEL = "openai/gpt-4o-mini"
-
-
-def known(model: Any, raw: Any, where: str) -> None:
-    """Every key of ``raw`` is a field of the SDK model it parsed into (recursively)."""
-    if isinstance(model, pydantic.BaseModel):
-        assert isinstance(raw, dict), where
-        fields = {f.alias or n: n for n, f in type(model).model_fields.items()}
-        unknown = sorted(set(raw) - set(fields))
-        assert not unknown, f"{where}: fields unknown to the SDK: {unknown}"
-        for key, value in raw.items():
-            known(getattr(model, fields[key]), value, f"{where}.{key}")
-    elif isinstance(model, list) and isinstance(raw, list):
-        for i, (item, value) in enumerate(zip(model, raw, strict=True)):
-            known(item, value, f"{where}[{i}]")
-
-
-def strict(model_type: type[pydantic.BaseModel], raw: Any) -> Any:
-    model = model_type.model_validate(raw)
-    known(model, raw, model_type.__name__)
-    return model
 
 
 @pytest.fixture
