@@ -20,6 +20,7 @@
     ├── UnsupportedOperationError     the provider's API has no such operation
     ├── LedgerError                   the job ledger cannot be opened, read or written
     │   └── JobNotFoundError          no job with that id in the ledger
+    ├── StorageError                  a local file cannot be written (disk full); state is kept
     └── BatchStateError               the lifecycle was misused (results of a running batch)
         ├── WaitTimeoutError          wait() gave up before the batch ended
         ├── BatchFailedError          the batch ended failed, expired or cancelled
@@ -62,6 +63,7 @@ __all__ = [
     "ProviderStatusError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "StorageError",
     "SubmissionUnknownError",
     "UnknownProviderError",
     "UnsupportedOperation",
@@ -284,6 +286,11 @@ class LedgerError(BatchError):
 
 class JobNotFoundError(LedgerError):
     """No job with that id (or id prefix) is in the ledger."""
+
+
+class StorageError(BatchError):
+    """A local file (a prepared part, a download, OUTPUT) cannot be written: the disk is full or
+    read-only. What was recorded is kept; the same command resumes once there is room."""
 
 
 class JobBusyError(BatchStateError):

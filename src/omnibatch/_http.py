@@ -244,6 +244,22 @@ def _partial_mode(resp: httpx.Response, offset: int) -> tuple[str, int]:
     return ("ab", offset) if resp.status_code == 206 else ("wb", 0)
 
 
+def _already_complete(
+    resp: httpx.Response, partial: Path, target: Path, offset: int
+) -> HttpResponse | None:
+    """A 416 to ``Range: bytes=<offset>-`` where ``offset`` is the file's size: the partial file
+    is the whole file (a crash came between its last write and its rename). Finish it."""
+    if resp.status_code != 416 or not offset:
+        return None
+    total = resp.headers.get("content-range", "").rpartition("/")[2].strip()
+    if total.isdigit() and int(total) != offset:
+        partial.unlink(missing_ok=True)  # not this file's prefix: start over on the retry
+        return None
+    partial.replace(target)
+    headers = {k.lower(): v for k, v in resp.headers.items()}
+    return HttpResponse(200, headers, b"", target, str(resp.request.url))
+
+
 def _response(resp: httpx.Response, content: bytes = b"", path: Path | None = None) -> HttpResponse:
     headers = {k.lower(): v for k, v in resp.headers.items()}
     return HttpResponse(resp.status_code, headers, content, path, str(resp.request.url))
@@ -286,6 +302,9 @@ class SyncSender:
         target, partial, offset = _begin_download(self.workdir, prepared)
         resp = self.client.send(prepared.request, stream=True)
         try:
+            done = _already_complete(resp, partial, target, offset)
+            if done is not None:
+                return done
             if not resp.is_success:
                 resp.read()
                 return _response(resp, resp.content)
@@ -326,6 +345,9 @@ class AsyncSender:
         target, partial, offset = _begin_download(self.workdir, prepared)
         resp = await self.client.send(prepared.request, stream=True)
         try:
+            done = _already_complete(resp, partial, target, offset)
+            if done is not None:
+                return done
             if not resp.is_success:
                 await resp.aread()
                 return _response(resp, resp.content)

@@ -160,8 +160,11 @@ class _BaseBatchClient:
         max_requests: int | None = None,
         max_bytes: int | None = None,
         split: bool = False,
+        generate_ids: bool | None = None,
     ) -> PreparedInput:
-        """Validate and translate an input for this provider (local; nothing is sent)."""
+        """Validate and translate an input for this provider (local; nothing is sent). A file's
+        line without ``custom_id`` is a problem unless ``generate_ids``; request objects get
+        generated ids unless ``generate_ids=False``."""
         from omnibatch.pipeline import prepare_input
 
         self._prepared += 1
@@ -174,6 +177,7 @@ class _BaseBatchClient:
             max_requests=max_requests,
             max_bytes=max_bytes,
             split=split,
+            generate_ids=generate_ids,
         )
 
     def _spec(
@@ -339,9 +343,10 @@ class BatchClient(_BaseBatchClient):
         completion_window: str = "24h",
         options: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        generate_ids: bool | None = None,
     ) -> Batch:
         """Validate, translate, upload and create one batch from a JSONL file or request objects."""
-        prepared = self.prepare(source, endpoint=endpoint, model=model)
+        prepared = self.prepare(source, endpoint=endpoint, model=model, generate_ids=generate_ids)
         self._check_single(prepared)
         return self.run(
             self._submit_flow(
@@ -533,8 +538,9 @@ class AsyncBatchClient(_BaseBatchClient):
         completion_window: str = "24h",
         options: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        generate_ids: bool | None = None,
     ) -> Batch:
-        prepared = self.prepare(source, endpoint=endpoint, model=model)
+        prepared = self.prepare(source, endpoint=endpoint, model=model, generate_ids=generate_ids)
         self._check_single(prepared)
         return await self.run(
             self._submit_flow(

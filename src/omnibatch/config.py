@@ -21,7 +21,7 @@ Environment:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,7 +125,28 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigurationError(f"{file} is not valid TOML: {exc}") from exc
 
 
+TOP_LEVEL_KEYS: tuple[str, ...] = ("provider", "providers")
+"""The keys a config file may hold at its top level; anything else is a mistake, named."""
+PROVIDER_KEYS: tuple[str, ...] = ("base_url", "api_key_env")
+"""Keys of a ``[providers.<name>]`` section the core reads; the others are adapter options."""
+
+
+def nearest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean X?)`` for the closest of ``choices``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _to_config(file: Path, data: Mapping[str, Any]) -> FileConfig:
+    for key in data:
+        if key not in TOP_LEVEL_KEYS and key != "api_key":
+            raise ConfigurationError(
+                f"{file}: unknown setting {key!r}{nearest(key, TOP_LEVEL_KEYS)}; valid top-level "
+                f"settings: {', '.join(TOP_LEVEL_KEYS)} (provider options go in "
+                f"[providers.<name>])"
+            )
     providers = data.get("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise ConfigurationError(f"{file}: [providers.<name>] sections must be tables")
@@ -136,7 +157,7 @@ def _to_config(file: Path, data: Mapping[str, Any]) -> FileConfig:
         raise ConfigurationError(
             f"{file}: put the key in an environment variable and name it with api_key_env"
         )
-    settings = {k: v for k, v in data.items() if k not in {"provider", "providers"}}
+    settings = {k: v for k, v in data.items() if k not in TOP_LEVEL_KEYS}
     return FileConfig(file, provider, providers, settings)
 
 
@@ -172,9 +193,13 @@ def _adapter_class(name: str, source: str | None) -> type[ProviderAdapter]:
     try:
         return registry.provider(name)
     except UnknownProviderError as exc:
-        if source is None or source == "argument":
+        if source is None:
             raise
-        raise UnknownProviderError(f"{exc.message} (the name came from {source})") from None
+        origin = "--provider / provider=" if source == "argument" else source
+        raise UnknownProviderError(
+            f"{exc.message}; the name came from {origin}"
+            f"{nearest(name.strip().lower(), registry.providers)}"
+        ) from None
 
 
 def resolve_provider(
@@ -206,7 +231,12 @@ def resolve_provider(
     cls = _adapter_class(name, name_source)
     section = dict(config.providers.get(cls.name, {}))
     sources: dict[str, str] = {"provider": name_source or "argument"}
-    key_env = section.pop("api_key_env", None) or cls.api_key_env
+    named_env = section.pop("api_key_env", None)
+    if named_env is not None and not isinstance(named_env, str):
+        raise ConfigurationError(
+            f"{config.path}: [providers.{cls.name}] api_key_env must be a variable name (a string)"
+        )
+    key_env = named_env or cls.api_key_env
     section_url = section.pop("base_url", None)
     if "api_key" in section:
         raise ConfigurationError(
@@ -242,6 +272,8 @@ def resolve_provider(
         key, sources["api_key"] = os.environ[key_env], f"${key_env}"
     if key is None and require_key and cls.requires_api_key:
         where = f"set ${key_env}" if key_env else "configure a key"
+        if named_env:
+            where += f" (named by api_key_env in {config.path})"
         raise ConfigurationError(
             f"no API key for {cls.name}: {where} (or pass api_key=...)", provider=cls.name
         )

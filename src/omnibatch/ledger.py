@@ -12,6 +12,7 @@ where its key came from (``$OPENAI_API_KEY``), not the key.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import sys
@@ -26,7 +27,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from omnibatch._exceptions import JobBusyError, JobNotFoundError, LedgerError
+from omnibatch._exceptions import (
+    BatchError,
+    JobBusyError,
+    JobNotFoundError,
+    LedgerError,
+    StorageError,
+)
 
 __all__ = [
     "HOME_ENV",
@@ -38,9 +45,13 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "PartRecord",
+    "damage_error",
     "default_home",
     "safe_url",
+    "writing",
 ]
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 HOME_ENV = "OMNIBATCH_HOME"
 DB_NAME = "ledger.sqlite3"
@@ -120,6 +131,44 @@ CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
 # One job per identity has no salt: the first. Its parts' idempotency keys derive from the
 # identity alone, so a run that lost its ledger finds its batches at the provider.
 _IDENTITY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS jobs_identity ON jobs (job_key, key_salt)"
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Name ``path`` in the error when writing under it fails for want of space."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FULL and not exc.filename:
+            exc.filename = str(path)
+        raise
+
+
+def damage_error(exc: BaseException, ledger: Path | None) -> BatchError | None:
+    """The one-line error for local damage (a full disk, a corrupted ledger), or None when
+    ``exc`` is something else. Nothing recorded is lost in either case."""
+    where = ledger or "the ledger"
+    if isinstance(exc, sqlite3.DatabaseError):
+        text = str(exc)
+        if "full" in text or "disk I/O" in text:
+            return StorageError(
+                f"cannot write the ledger {where}: {text}; free some space (check the disk) and "
+                "run the same command again (nothing recorded was lost)"
+            )
+        if any(w in text for w in ("malformed", "not a database", "corrupt")):
+            return LedgerError(
+                f"the ledger {where} is damaged ({text}); restore it from a backup, or move it "
+                "aside and run again with --new: runs then find their batches at the provider "
+                "by their keys"
+            )
+        return LedgerError(f"the ledger {where} failed: {text}")
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        name = exc.filename or "a file"
+        return StorageError(
+            f"cannot write {name}: {exc.strerror}; free some space (or point $OMNIBATCH_HOME / "
+            "-o elsewhere) and run the same command again (nothing recorded was lost)"
+        )
+    return None
 
 
 def default_home() -> Path:

@@ -146,6 +146,7 @@ def prepare_input(
     split: bool = True,
     memory_ids: int = MEMORY_KEYS,
     override_model: bool = False,
+    generate_ids: bool | None = None,
 ) -> PreparedInput:
     """Validate and translate ``source`` for ``adapter`` into part files under ``workdir``.
 
@@ -153,8 +154,10 @@ def prepare_input(
     With ``split=False`` an input over the limits is a validation problem instead of several
     parts. ``model`` fills in requests without a model (or, with ``override_model=True``,
     replaces every request's model). ``memory_ids`` is how many custom ids the duplicate check
-    keeps in memory before it continues on disk. Raises :class:`~omnibatch.InputValidationError`
-    listing every problem.
+    keeps in memory before it continues on disk. A line of a file without ``custom_id`` is a
+    problem unless ``generate_ids`` (``request-N``, never one the file uses); Python objects
+    get generated ids unless ``generate_ids=False``. Raises
+    :class:`~omnibatch.InputValidationError` listing every problem.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     writer = _PartWriter(workdir)
@@ -168,6 +171,7 @@ def prepare_input(
         max_bytes=_min(max_bytes, adapter.limits.max_bytes),
         memory_ids=memory_ids,
         override_model=override_model,
+        generate_ids=generate_ids,
     )
     run.execute(source)
     if not split and len(writer.parts) > 1:
@@ -201,6 +205,7 @@ def convert_input(
     model: str | None = None,
     memory_ids: int = MEMORY_KEYS,
     override_model: bool = False,
+    generate_ids: bool | None = None,
 ) -> PreparedInput:
     """Validate ``source`` and write it, translated for ``adapter``, to one file ``out_path``
     (no splitting: compare ``parts[0].count`` / ``size_bytes`` with ``adapter.limits``).
@@ -222,6 +227,7 @@ def convert_input(
             max_bytes=None,
             memory_ids=memory_ids,
             override_model=override_model,
+            generate_ids=generate_ids,
         )
         run.execute(source)
         if run.check.count:
@@ -252,6 +258,7 @@ def validate_input(
     max_bytes: int | None = None,
     memory_ids: int = MEMORY_KEYS,
     override_model: bool = False,
+    generate_ids: bool | None = None,
 ) -> ValidationReport:
     """Run every check of :func:`prepare_input` and plan the split, writing nothing.
     Never raises for a bad input: the report lists the problems."""
@@ -268,6 +275,7 @@ def validate_input(
             max_bytes=_min(max_bytes, adapter.limits.max_bytes),
             memory_ids=memory_ids,
             override_model=override_model,
+            generate_ids=generate_ids,
         )
         run.execute(source)
     finally:
@@ -287,6 +295,25 @@ def validate_input(
 
 
 # --- reading ------------------------------------------------------------------------------------
+
+
+_GENERATED = re.compile(rb'"custom_id"\s*:\s*"(request-[0-9]+(?:-[0-9]+)?)"')
+
+
+def _explicit_generated_ids(source: str | Path) -> set[str]:
+    """The ids of the form ``request-N[-K]`` a file gives explicitly (a quick pre-read, done only
+    when ids are to be generated), which generated ids must avoid."""
+    if str(source) == "-":
+        return set()  # standard input can be read once; the job runner spools it to a file
+    found: set[str] = set()
+    try:
+        with open(source, "rb") as fh:
+            for line in fh:
+                if b"request-" in line:
+                    found.update(m.decode() for m in _GENERATED.findall(line))
+    except OSError:
+        return found  # the main pass reports the unreadable file
+    return found
 
 
 def _line_blocks(source: str | Path, hasher: _Hasher | None) -> Iterator[Iterable[bytes]]:
@@ -470,9 +497,12 @@ class _Run:
         max_bytes: int | None,
         memory_ids: int,
         override_model: bool = False,
+        generate_ids: bool | None = None,
     ) -> None:
         self.adapter = adapter
         self.override_model = override_model
+        self.generate_ids = generate_ids
+        self._reserved: set[str] = set()
         self.writer = writer
         self.workdir = workdir
         self.endpoint_arg = endpoint
@@ -497,6 +527,8 @@ class _Run:
         finder = DuplicateFinder(self.workdir, memory_keys=self.memory_ids)
         try:
             if isinstance(source, str | Path):
+                if self.generate_ids:
+                    self._reserved = _explicit_generated_ids(source)
                 hasher = _Hasher()
                 try:
                     self._loop(_line_blocks(source, hasher), orjson.loads, finder)
@@ -504,6 +536,8 @@ class _Run:
                     hasher.close()
                 self.digest = hasher.hexdigest()
             else:
+                if self.generate_ids is None:  # Python objects: ids are generated when absent
+                    self.generate_ids = True
                 digest = hashlib.sha256()
                 self._loop(_object_blocks(source, digest), _same, finder)
                 self.digest = digest.hexdigest()
@@ -513,6 +547,16 @@ class _Run:
             finder.close()
         if self.total == 0 and not self.check.count:
             self.check.add(0, None, "the input has no requests", "add at least one JSONL line")
+
+    def _generated_id(self, position: int) -> str:
+        """``request-N`` for the N-th request, or ``request-N-K`` when the input itself uses
+        that id, so a generated id never collides with a given one."""
+        candidate = f"request-{position}"
+        again = 0
+        while candidate in self._reserved:
+            again += 1
+            candidate = f"request-{position}-{again}"
+        return candidate
 
     def _duplicate(self, line: int, custom_id: str, first_line: int) -> None:
         self.check.add(
@@ -544,6 +588,7 @@ class _Run:
             if adapter.limits.custom_id_pattern
             else None
         )
+        generate = self.generate_ids
         inject_model = self.model_arg is not None and not adapter.capabilities.model_at_job_level
         override = self.override_model and self.model_arg is not None
         job_model = self.model_arg
@@ -598,9 +643,18 @@ class _Run:
                 url = obj.get("url")
                 body = obj.get("body")
                 if custom_id.__class__ is not str or not custom_id:
+                    if custom_id is None and not generate:
+                        problem(
+                            number,
+                            "custom_id",
+                            "is missing: results are matched to requests by it",
+                            'give each line a unique "custom_id", or ask for generated ones '
+                            "(--generate-ids, generate_ids=True)",
+                        )
+                        continue
                     if custom_id is None:
                         generated += 1
-                        custom_id = f"request-{total}"
+                        custom_id = self._generated_id(total)
                     else:
                         problem(
                             number,

@@ -282,7 +282,7 @@ def test_stdin_input_resumes_by_content(
     first = run_cli("run", "-", "-o", "o.jsonl", env=env, cwd=tmp_path, stdin=data)
     second = run_cli("run", "-", "-o", "o.jsonl", env=env, cwd=tmp_path, stdin=data)
     assert first.returncode == second.returncode == 0, second.stderr
-    assert "resuming job" in second.stderr
+    assert "finished at" in second.stdout  # the same job: found by content, written again
     assert len(list((home / "stdin").iterdir())) == 1  # the rerun's copy was dropped
 
 
@@ -463,6 +463,10 @@ def test_configuration_errors_exit_3(tmp_path: Path, home: Path) -> None:
     (tmp_path / "omnibatch.toml").write_text("provider = 3\n")
     broken = run_cli("list", env=env, cwd=tmp_path)
     assert broken.returncode == 3 and "must be a string" in broken.stderr
+    (tmp_path / "omnibatch.toml").write_text('provdier = "mistral"\n')
+    typo = run_cli("list", env=env, cwd=tmp_path)
+    assert typo.returncode == 3 and "unknown setting 'provdier'" in typo.stderr
+    assert "did you mean 'provider'?" in typo.stderr and "Traceback" not in typo.stderr
 
 
 def test_config_file_selects_the_provider(
@@ -565,3 +569,34 @@ def test_verbose_logs_to_stderr(
         assert "omnibatch.http DEBUG list batches (GET" in proc.stderr
     else:
         assert "DEBUG" not in proc.stderr
+
+
+def test_a_finished_job_run_again_says_so(
+    emulator: EmulatorProcess, tmp_path: Path, home: Path
+) -> None:
+    env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
+    source = write_input(tmp_path / "in.jsonl", 3)
+    assert run_cli("run", str(source), "-o", "a.jsonl", env=env, cwd=tmp_path).returncode == 0
+    again = run_cli("run", str(source), "-o", "b.jsonl", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    job = only_job_id(home)
+    assert f"job {job} finished at " in again.stdout
+    assert "wrote its 3 results again" in again.stdout and "--new submits again" in again.stdout
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+
+
+def test_lines_without_custom_id_need_generate_ids(
+    emulator: EmulatorProcess, tmp_path: Path, home: Path
+) -> None:
+    env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
+    lines = [json.loads(x) for x in write_input(tmp_path / "in.jsonl", 3).read_text().splitlines()]
+    del lines[1]["custom_id"]
+    source = tmp_path / "no-id.jsonl"
+    source.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    refused = run_cli("run", str(source), "-o", "o.jsonl", env=env, cwd=tmp_path)
+    assert refused.returncode == 1 and "line 2" in refused.stderr and "custom_id" in refused.stderr
+    assert emulator.batches(only_job_id(home)) == []  # nothing was sent
+    ran = run_cli("run", str(source), "-o", "o.jsonl", "--generate-ids", env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    ids = [x["custom_id"] for x in read_jsonl(tmp_path / "o.jsonl")]
+    assert ids == ["req-0", "request-2", "req-2"]

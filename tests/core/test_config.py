@@ -83,3 +83,49 @@ def test_keys_are_refused_in_config_files(tmp_path: Path) -> None:
     cfg = load_config(cwd=tmp_path)
     with pytest.raises(ConfigurationError, match="api_key_env"):
         make_adapter("openai", config=cfg)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "hint"),
+    [
+        ('provdier = "mistral"\n', "provdier", "did you mean 'provider'?"),
+        ("timeout_hour = 48\n", "timeout_hour", "[providers.<name>]"),
+    ],
+)
+def test_an_unknown_setting_names_the_file_the_key_and_the_nearest(
+    tmp_path: Path, text: str, key: str, hint: str
+) -> None:
+    (tmp_path / "omnibatch.toml").write_text(text)
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(cwd=tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "omnibatch.toml") in message and repr(key) in message and hint in message
+    (tmp_path / "omnibatch.toml").unlink()
+    (tmp_path / "pyproject.toml").write_text(f"[tool.omnibatch]\n{text}")
+    with pytest.raises(ConfigurationError, match=r"pyproject\.toml: unknown setting"):
+        load_config(cwd=tmp_path)
+
+
+def test_an_unset_api_key_env_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MY_MISTRAL", raising=False)
+    monkeypatch.delenv("OMNIBATCH_EMULATOR_URL", raising=False)
+    monkeypatch.delenv("MISTRAL_BASE_URL", raising=False)
+    (tmp_path / "omnibatch.toml").write_text('[providers.mistral]\napi_key_env = "MY_MISTRAL"\n')
+    with pytest.raises(ConfigurationError) as caught:
+        make_adapter("mistral", config=load_config(cwd=tmp_path))
+    assert "$MY_MISTRAL" in str(caught.value) and "MISTRAL_API_KEY" not in str(caught.value)
+
+
+def test_an_unknown_provider_says_where_its_name_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMNIBATCH_PROVIDER", raising=False)
+    with pytest.raises(UnknownProviderError, match=r"--provider.*did you mean 'mistral'"):
+        make_adapter("mistrall", api_key="k")
+    monkeypatch.setenv("OMNIBATCH_PROVIDER", "opneai")
+    with pytest.raises(UnknownProviderError, match=r"\$OMNIBATCH_PROVIDER.*did you mean 'openai'"):
+        make_adapter(api_key="k", config=load_config(cwd=tmp_path))
+    monkeypatch.delenv("OMNIBATCH_PROVIDER")
+    (tmp_path / "omnibatch.toml").write_text('provider = "gemni"\n')
+    with pytest.raises(UnknownProviderError, match=r"omnibatch.toml.*did you mean 'gemini'"):
+        make_adapter(api_key="k", config=load_config(cwd=tmp_path))

@@ -55,3 +55,26 @@ def test_truncated_download_resumes_over_a_socket(tmp_path: Path) -> None:
         downloads = [r for r in server.emulator.stats.requests if r.path.endswith("/content")]
     assert len({r.custom_id for r in results}) == 50
     assert len(downloads) == 2
+
+
+def test_a_complete_partial_download_is_finished_not_refused(tmp_path: Path) -> None:
+    # A crash between the last write of a download and its rename leaves the whole file as
+    # ".part": the provider answers its Range request 416, which means "you have it all".
+    emulator = Emulator(clock=ManualClock())
+    with BatchClient(
+        "openai",
+        api_key="k",
+        base_url="http://e/openai/v1",
+        transport=emulator.transport(),
+        sleep=emulator.advance,
+        workdir=tmp_path,
+    ) as client:
+        batch = client.wait(client.submit(requests(5)).id)
+        first = list(client.results(batch.id))
+        (done,) = tmp_path.glob("download-*.bin")
+        done.replace(done.with_suffix(".part"))
+        again = list(client.results(batch.id))
+    ranged = [r for r in emulator.stats.requests if r.path.endswith("/content")][-1]
+    assert "range" in {k.lower() for k in ranged.headers}
+    assert [r.custom_id for r in again] == [r.custom_id for r in first] and len(again) == 5
+    assert not list(tmp_path.glob("download-*.part"))

@@ -129,3 +129,30 @@ def test_model_argument_fills_missing_models(tmp_path: Path) -> None:
     prepared = prepare_input(src, OPENAI, tmp_path / "w2", model="gpt-4o-mini")
     body = json.loads(prepared.parts[0].path.read_text())["body"]
     assert body["model"] == "gpt-4o-mini"
+
+
+def _ids(prepared: object) -> list[str]:
+    parts = prepared.parts  # type: ignore[attr-defined]
+    return [i for p in parts for i in p.custom_ids_path.read_text().split()]
+
+
+def test_a_line_without_custom_id_is_a_problem_naming_the_line(tmp_path: Path) -> None:
+    source = write(tmp_path, [line("a"), line(None), line("c")])
+    with pytest.raises(InputValidationError) as caught:
+        prepare_input(source, OPENAI, tmp_path / "w")
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.field) == (2, "custom_id")
+    assert "--generate-ids" in (problem.fix or "")
+    missing = json.loads(line("x"))
+    del missing["custom_id"]
+    with pytest.raises(InputValidationError, match="custom_id"):
+        prepare_input(write(tmp_path, [json.dumps(missing)]), OPENAI, tmp_path / "w2")
+
+
+def test_generated_ids_never_collide_with_the_files_own(tmp_path: Path) -> None:
+    # Line 1 has no id; line 3 names "request-1" explicitly, as a user might.
+    source = write(tmp_path, [line(None), line("b"), line("request-1")])
+    prepared = prepare_input(source, OPENAI, tmp_path / "w", generate_ids=True)
+    ids = _ids(prepared)
+    assert ids[1:] == ["b", "request-1"] and ids[0] not in ids[1:]
+    assert prepared.generated_ids == 1

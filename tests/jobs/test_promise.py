@@ -113,3 +113,16 @@ def test_an_upload_answered_500_after_storing_is_not_sent_twice(
     assert _uploads(emulator) == 3  # each found by its unique name, none sent again
     left = [f for f in emulator.engine.files.values() if f.filename.startswith(result.view.id)]
     assert left == []  # and deleted after the run: the provider keeps no input file of the job
+
+
+def test_a_finished_job_run_again_rewrites_output_without_the_provider(
+    make_runner: Callable[..., JobRunner], emulator: Emulator, tmp_path: Path
+) -> None:
+    source = write_input(tmp_path / "in.jsonl", 5)
+    first = make_runner().run(source, tmp_path / "out.jsonl", OPENAI, SPLIT)
+    assert first.succeeded and not first.rewritten
+    requests = len(emulator.stats.requests)
+    again = make_runner().run(source, tmp_path / "again.jsonl", OPENAI, SPLIT)
+    assert again.rewritten and again.summary is not None and again.summary.total == 5
+    assert len(emulator.stats.requests) == requests  # the provider was not called
+    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "out.jsonl").read_bytes()

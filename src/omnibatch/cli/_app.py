@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import update_wrapper
@@ -31,6 +32,7 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_OK",
     "EXIT_PROVIDER",
+    "EXIT_TERMINATED",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
     "State",
@@ -49,6 +51,7 @@ EXIT_NOT_FOUND = 5  # no such job in the ledger, or no such batch at the provide
 EXIT_BUSY = 6  # another omnibatch process is running this job
 EXIT_TIMEOUT = 7  # wait --timeout ran out before the batches ended
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM (handled like Ctrl-C: progress saved, resume command printed)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -272,7 +275,7 @@ def cli() -> None:
     \b
     Exit codes: 0 ok, 1 validation problems or a batch did not succeed,
     2 usage, 3 configuration, 4 provider or network, 5 not found,
-    6 job busy in another process, 7 wait timed out, 130 interrupted.
+    6 job busy in another process, 7 wait timed out, 130 interrupted (143 on SIGTERM).
     """
 
 
@@ -308,6 +311,7 @@ def exit_code_for(exc: BaseException) -> int:
         NotFoundError,
         PluginError,
         ProviderError,
+        StorageError,
         UnsupportedOperationError,
         WaitTimeoutError,
     )
@@ -321,7 +325,10 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_TIMEOUT
     if isinstance(exc, NotFoundError | JobNotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(exc, ConfigurationError | PluginError | LedgerError | UnsupportedOperationError):
+    if isinstance(
+        exc,
+        ConfigurationError | PluginError | LedgerError | StorageError | UnsupportedOperationError,
+    ):
         return EXIT_CONFIG
     if isinstance(exc, ProviderError):
         return EXIT_PROVIDER
@@ -345,17 +352,36 @@ def _report(state: State, exc: BaseException, code: int) -> None:
         click.echo(f"run `omnibatch validate {exc.source}` to see every problem", err=True)
 
 
+def _on_sigterm() -> list[int]:
+    """Make SIGTERM behave like Ctrl-C (``kill``, a stopping service, a CI timeout): the verb
+    saves its progress and prints how to resume. The list is non-empty once it arrived."""
+    import signal
+
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+    return received
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``omnibatch`` console script; returns the exit code."""
     from omnibatch._exceptions import BatchError
 
     args = list(sys.argv[1:] if argv is None else argv)
     state = State(argv=args)
+    terminated = _on_sigterm()
     try:
         result = cli.main(args=args, prog_name="omnibatch", standalone_mode=False, obj=state)
+        if terminated and result == EXIT_INTERRUPTED:
+            return EXIT_TERMINATED
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -363,9 +389,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code_for(exc)
         _report(state, exc, code)
         return code
+    except Exception as exc:
+        from omnibatch.ledger import damage_error
+
+        damage = damage_error(exc, state._ledger.path if state._ledger else None)
+        if damage is None:
+            raise
+        code = exit_code_for(damage)
+        _report(state, damage, code)
+        return code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     finally:
         state.close()
     return result if isinstance(result, int) else EXIT_OK

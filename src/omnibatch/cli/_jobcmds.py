@@ -73,7 +73,10 @@ def _crash_switch() -> tuple[Any, Any]:
 
 
 def _job_options(
-    model: str | None, max_requests: int | None, metadata: tuple[str, ...]
+    model: str | None,
+    max_requests: int | None,
+    metadata: tuple[str, ...],
+    generate_ids: bool = False,
 ) -> JobOptions:
     from omnibatch.jobs import JobOptions
 
@@ -83,7 +86,9 @@ def _job_options(
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--metadata")
         pairs[key] = value
-    return JobOptions(model=model, max_requests_per_batch=max_requests, metadata=pairs)
+    return JobOptions(
+        model=model, max_requests_per_batch=max_requests, metadata=pairs, generate_ids=generate_ids
+    )
 
 
 def _input_path(state: State, value: str) -> tuple[Path, bool]:
@@ -138,6 +143,12 @@ def _batch_json(batch: Batch) -> dict[str, Any]:
 
 # --- run / submit ---------------------------------------------------------------------------------
 
+GENERATE_IDS = click.option(
+    "--generate-ids",
+    is_flag=True,
+    help="Give lines without custom_id generated ids (request-N) instead of an error.",
+)
+
 
 def _job_params(func: Any) -> Any:
     options = [
@@ -161,6 +172,7 @@ def _job_params(func: Any) -> Any:
         click.option(
             "--new", is_flag=True, help="Start a new job even if the same one was run before."
         ),
+        GENERATE_IDS,
     ]
     for option in reversed(options):
         func = option(func)
@@ -195,6 +207,7 @@ def run_cmd(
     max_requests_per_batch: int | None,
     metadata: tuple[str, ...],
     new: bool,
+    generate_ids: bool,
     no_wait: bool,
     poll_interval: float | None,
     keep_files: bool,
@@ -208,7 +221,7 @@ def run_cmd(
 
     With no provider configured, runs on an embedded emulator (fake answers).
     """
-    options = _job_options(model, max_requests_per_batch, metadata)
+    options = _job_options(model, max_requests_per_batch, metadata, generate_ids)
     state.accept_empty_ledger = new
     runner = _runner(state, poll_interval=poll_interval, keep_files=keep_files)
     server = None
@@ -237,10 +250,16 @@ def run_cmd(
         data = view.to_dict()
         data.update(
             resumed=result.resumed,
+            rewritten=result.rewritten,
             waited=not no_wait,
             summary=vars(result.summary) if result.summary else None,
         )
         state.out.json(data)
+    elif result.rewritten and result.summary is not None:
+        state.out.line(
+            f"job {view.id} finished at {fmt_time(view.job.updated_at)}; wrote its "
+            f"{result.summary.total} results again to {output}; --new submits again"
+        )
     elif no_wait:
         state.out.line(_job_line(view))
         state.out.note(f"submitted; collect later with: {_resume_command(state)}")
@@ -290,13 +309,14 @@ def submit_cmd(
     max_requests_per_batch: int | None,
     metadata: tuple[str, ...],
     new: bool,
+    generate_ids: bool,
 ) -> int:
     """Validate, upload and create the batches of a job, then return.
 
     Follow it with `omnibatch wait JOB` and `omnibatch results JOB -o FILE`. Submitting the
     same input again returns the same job (--new starts another).
     """
-    options = _job_options(model, max_requests_per_batch, metadata)
+    options = _job_options(model, max_requests_per_batch, metadata, generate_ids)
     state.accept_empty_ledger = new
     runner = _runner(state)
     try:

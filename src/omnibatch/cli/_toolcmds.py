@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import click
 
 from omnibatch.cli._app import EXIT_FAILED, EXIT_OK, State, cli, command
+from omnibatch.cli._jobcmds import GENERATE_IDS
 
 if TYPE_CHECKING:
     from omnibatch.adapter import ProviderAdapter
@@ -54,8 +55,13 @@ def _problem_line(source: str, problem: ValidationProblem) -> str:
     metavar="N",
     help="Report the split for batches of at most N requests.",
 )
+@GENERATE_IDS
 def validate_cmd(
-    state: State, input_file: str, model: str | None, max_requests_per_batch: int | None
+    state: State,
+    input_file: str,
+    model: str | None,
+    max_requests_per_batch: int | None,
+    generate_ids: bool,
 ) -> int:
     """Check an input for the provider (default openai) without sending anything.
 
@@ -72,6 +78,7 @@ def validate_cmd(
             adapter,
             model=model,
             max_requests=max_requests_per_batch,
+            generate_ids=generate_ids,
         )
     if state.json:
         state.out.json(
@@ -120,8 +127,14 @@ def validate_cmd(
     help="Where to write the provider's JSONL.",
 )
 @click.option("--model", metavar="MODEL", help="Run every request on this model.")
+@GENERATE_IDS
 def convert_cmd(
-    state: State, input_file: str, to_provider: str, output: str, model: str | None
+    state: State,
+    input_file: str,
+    to_provider: str,
+    output: str,
+    model: str | None,
+    generate_ids: bool,
 ) -> int:
     """Translate an input (OpenAI batch format) into PROVIDER's batch input format."""
     from omnibatch._exceptions import InputValidationError
@@ -132,7 +145,11 @@ def convert_cmd(
     with tempfile.TemporaryDirectory(prefix="omnibatch-convert-") as tmp:
         try:
             prepared = convert_input(
-                _source(input_file, Path(tmp), model), adapter, out, model=model
+                _source(input_file, Path(tmp), model),
+                adapter,
+                out,
+                model=model,
+                generate_ids=generate_ids,
             )
         except InputValidationError as exc:
             if not state.json:

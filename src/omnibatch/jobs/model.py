@@ -49,14 +49,19 @@ class JobOptions:
     max_requests_per_batch: int | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     completion_window: str = "24h"
+    generate_ids: bool = False
+    """Lines without ``custom_id`` get generated ids (``request-N``) instead of an error."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "model": self.model,
             "max_requests_per_batch": self.max_requests_per_batch,
             "metadata": dict(sorted(self.metadata.items())),
             "completion_window": self.completion_window,
         }
+        if self.generate_ids:  # only when set: the identity of existing jobs stays the same
+            data["generate_ids"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobOptions:
@@ -65,6 +70,7 @@ class JobOptions:
             max_requests_per_batch=data.get("max_requests_per_batch"),
             metadata=dict(data.get("metadata") or {}),
             completion_window=data.get("completion_window") or "24h",
+            generate_ids=bool(data.get("generate_ids")),
         )
 
 
@@ -179,6 +185,9 @@ class RunResult:
     resumed: bool
     output: Path | None = None
     summary: OutputSummary | None = None
+    rewritten: bool = False
+    """The job had finished: OUTPUT was written again from its downloaded results, and the
+    provider was not called."""
 
     @property
     def succeeded(self) -> bool:

@@ -32,6 +32,7 @@ import logging
 import os
 import random
 import shutil
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -55,6 +56,7 @@ from omnibatch._exceptions import (
 )
 from omnibatch._http import RetryPolicy
 from omnibatch._lifecycle import (
+    FetchedSource,
     PollPolicy,
     can_reconcile,
     create_once,
@@ -66,7 +68,7 @@ from omnibatch._lifecycle import (
     upload_once,
     wait_many,
 )
-from omnibatch.adapter import CreateSpec, InputPart, InputRef, ProviderAdapter
+from omnibatch.adapter import CreateSpec, InputPart, InputRef, ProviderAdapter, ResultSource
 from omnibatch.config import (
     EMBEDDED_KEY_SOURCE,
     EMULATOR_KEY_SOURCE,
@@ -90,7 +92,15 @@ from omnibatch.jobs.model import (
     part_key,
     status_of,
 )
-from omnibatch.ledger import JobRecord, Ledger, NewPart, PartRecord, safe_url
+from omnibatch.ledger import (
+    JobRecord,
+    Ledger,
+    NewPart,
+    PartRecord,
+    damage_error,
+    safe_url,
+    writing,
+)
 from omnibatch.models import Batch
 from omnibatch.pipeline import prepare_input
 from omnibatch.results import OutputSummary, PartResults, write_output
@@ -306,14 +316,16 @@ class JobRunner:
         if options.model:
             source = override_model(source, options.model, job.workdir / "input-model.jsonl")
         try:
-            prepared = prepare_input(
-                source,
-                adapter,
-                parts_dir,
-                model=options.model,
-                max_requests=options.max_requests_per_batch,
-                split=True,
-            )
+            with writing(parts_dir):
+                prepared = prepare_input(
+                    source,
+                    adapter,
+                    parts_dir,
+                    model=options.model,
+                    max_requests=options.max_requests_per_batch,
+                    split=True,
+                    generate_ids=options.generate_ids,
+                )
         except InputValidationError as exc:
             # Name the user's file, not the copy with the model replaced.
             raise InputValidationError(
@@ -665,9 +677,10 @@ class JobRunner:
         for part in view.parts:
             assert part.batch_id is not None
             self._checkpoint("before-download")
-            batch, fetched = self._send(client, "download").run(
-                fetch_results(client.adapter, part.batch_id)
-            )
+            with writing(job.workdir / "downloads"):
+                batch, fetched = self._send(client, "download").run(
+                    fetch_results(client.adapter, part.batch_id)
+                )
             self.record_status(job, part, batch)
             self.ledger.record_results(
                 job.id,
@@ -691,14 +704,45 @@ class JobRunner:
                 )
             )
         self._checkpoint("before-output")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        summary = write_output(parts, output)
+        with writing(output):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            summary = write_output(parts, output)
         self._checkpoint("output-written")
         if not self.keep_files:
             self._delete_inputs(client, job)
         self.ledger.set_phase(job.id, "done", output_path=str(output), summary=vars(summary))
         self._checkpoint("done")
         return self.view(job.id), summary
+
+    def rewrite(self, view: JobView, output: Path) -> OutputSummary | None:
+        """Write OUTPUT of a finished job again from the result files it downloaded, without
+        calling the provider. None when some are gone (then :meth:`collect` fetches them)."""
+        job = view.job
+        adapter = self._adapter_cls(job.provider)(api_key=None, base_url=job.base_url)
+        parts: list[PartResults] = []
+        for part in view.parts:
+            fetched = []
+            for record in part.results:
+                path = Path(record["path"]) if record.get("path") else None
+                if path is None or not path.is_file():
+                    return None
+                source = ResultSource(kind=str(record["kind"]), name=str(record.get("name") or ""))
+                fetched.append(FetchedSource(source, path))
+            if part.batch_id is None or not fetched:
+                return None
+            parts.append(
+                PartResults(
+                    adapter,
+                    part.batch_id,
+                    part.ids_path,
+                    fetched,
+                    batch_status=status_of(part.status),
+                )
+            )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        summary = write_output(parts, output)
+        self.ledger.note(job.id, "output-rewritten", output=str(output))
+        return summary
 
     def _delete_inputs(self, client: BatchClient, job: JobRecord) -> None:
         if not client.adapter.capabilities.delete_files:
@@ -752,11 +796,35 @@ class JobRunner:
         wait: bool = True,
     ) -> RunResult:
         """The whole job: open (or resume), prepare, submit, and unless ``wait`` is False, wait
-        and collect into ``output``."""
+        and collect into ``output``. A full disk or a damaged ledger raises
+        :class:`~omnibatch.StorageError` / :class:`~omnibatch.LedgerError`; what was recorded
+        is kept, and the same call resumes."""
+        try:
+            return self._run(input_path, output, target, options, new=new, wait=wait)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            damage = damage_error(exc, self.ledger.path)
+            if damage is None:
+                raise
+            raise damage from exc
+
+    def _run(
+        self,
+        input_path: Path,
+        output: Path | None,
+        target: ProviderSettings,
+        options: JobOptions,
+        *,
+        new: bool,
+        wait: bool,
+    ) -> RunResult:
         view, resumed = self.open(input_path, target, options, new=new, output=output)
         self.current = view
         with self.ledger.lock(view.job):
             view = self.view(view.id)
+            if resumed and view.job.phase == "done" and output is not None:
+                summary = self.rewrite(view, output)
+                if summary is not None:
+                    return RunResult(self.view(view.id), True, output, summary, rewritten=True)
             if resumed:
                 self.observer.message(f"resuming job {view.id} ({view.status})")
             view = self.prepare(view, target)
