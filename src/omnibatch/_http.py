@@ -173,7 +173,8 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 def _same_origin(url: str, base_url: str) -> bool:
-    return url.startswith(base_url) or _origin(url) == _origin(base_url)
+    # Scheme, host and port compared, never a prefix ("https://api.x.com.evil.example").
+    return _origin(url) == _origin(base_url)
 
 
 class _Prepared:

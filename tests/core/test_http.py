@@ -224,6 +224,7 @@ def test_the_api_key_goes_only_to_the_provider_s_own_origin() -> None:
         yield HttpRequest("GET", "https://api.openai.com/v1/files/x/content")
         yield HttpRequest("GET", "https://storage.example.com/part-0.avro?sig=abc")
         yield HttpRequest("GET", "http://api.openai.com/v1/batches")  # another scheme
+        yield HttpRequest("GET", "https://api.openai.com.evil.example/v1/batches")
         return None
 
     with BatchClient(
@@ -235,4 +236,5 @@ def test_the_api_key_goes_only_to_the_provider_s_own_origin() -> None:
         "https://api.openai.com/v1/files/x/content": "Bearer sk-origin-test",
         "https://storage.example.com/part-0.avro?sig=abc": None,
         "http://api.openai.com/v1/batches": None,
+        "https://api.openai.com.evil.example/v1/batches": None,
     }
