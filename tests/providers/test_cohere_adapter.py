@@ -70,10 +70,10 @@ def test_a_failed_batch_that_ran_out_of_time_is_expired() -> None:
         {"id": "b", "status": "BATCH_STATUS_FAILED", "status_reason": "the batch expired: ..."}
     )
     failed = adapter.parse_batch(
-        {"id": "b", "status": "BATCH_STATUS_FAILED", "status_reason": "invalid model"}
+        {"id": "b", "status": "BATCH_STATUS_FAILED", "status_reason": "context window exceeded"}
     )
     assert expired.status is BatchStatus.EXPIRED and failed.status is BatchStatus.FAILED
-    assert failed.errors[0].message == "invalid model"
+    assert failed.errors[0].message == "context window exceeded"
 
 
 def test_submit_waits_for_the_dataset_then_cleanup_deletes_both(emulator: Emulator) -> None:

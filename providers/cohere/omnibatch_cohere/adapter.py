@@ -80,7 +80,7 @@ VALIDATION_TIMEOUT = 3600.0
 _KEY_MARK = re.compile(r"omnibatch-key-([0-9a-f]{32})$")
 # A failed batch whose reason says its time ran out is an expired one (the emulator's words;
 # Cohere documents no batch time limit).
-_EXPIRED_REASON = re.compile(r"\b(expired|time limit|window)\b", re.IGNORECASE)
+_EXPIRED_REASON = re.compile(r"\bexpired\b", re.IGNORECASE)
 
 
 def _read_avro(data: bytes, where: str, provider: str) -> list[dict[str, Any]]:
