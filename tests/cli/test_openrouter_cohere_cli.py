@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .conftest import EmulatorProcess, clean_env, only_job_id, read_jsonl, run_cli, write_input
@@ -146,3 +147,37 @@ def test_providers_lists_both_with_their_capabilities(tmp_path: Path, home: Path
     assert cohere["builtin"] and cohere["api_key_env"] == "CO_API_KEY"
     assert cohere["capabilities"]["cancel"] is True
     assert cohere["capabilities"]["idempotency_key"] is True
+
+
+@pytest.mark.parametrize("crash", ["upload-answered", "create-answered"])
+def test_cohere_crash_then_rerun_keeps_one_dataset_and_one_batch(
+    crash: str, emulator: EmulatorProcess, tmp_path: Path, home: Path
+) -> None:
+    """A crash after Cohere stored the dataset (or created the batch) but before omnibatch read
+    the answer: the rerun finds the dataset by its name (the batch by the key in its name)."""
+    env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
+    source = write_input(tmp_path / "in.jsonl", 4, prefix=crash)
+    args = ["run", str(source), "-o", "out.jsonl", "--provider", "cohere"]
+    killed = run_cli(*args, env={**env, "OMNIBATCH_CRASH_AT": crash}, cwd=tmp_path)
+    assert killed.returncode == -9, killed.stderr
+    job_id = only_job_id(home)
+    rerun = run_cli(*args, env=env, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming job {job_id}" in rerun.stderr
+    lines = read_jsonl(tmp_path / "out.jsonl")
+    assert [line["custom_id"] for line in lines] == [f"{crash}-{i}" for i in range(4)]
+    co = httpx.Client(base_url=f"{emulator.root}/cohere", headers={"Authorization": "Bearer x"})
+    batches = [
+        b
+        for b in co.get("/v2/batches", params={"page_size": 1000}).json()["batches"]
+        if b["input_dataset_id"].startswith(job_id)
+    ]
+    datasets = [
+        d
+        for d in co.get("/v1/datasets", params={"limit": 1000}).json()["datasets"]
+        if d["name"].startswith(job_id) and d["dataset_type"] == "batch-openai-chat-input"
+    ]
+    co.close()
+    assert len(batches) == 1, batches
+    # The run cleans up after itself: the reused upload was deleted, none was left behind.
+    assert datasets == [], datasets

@@ -34,6 +34,7 @@ from omnibatch.plugin import (
     Capabilities,
     ConfigurationError,
     CreateSpec,
+    FileObject,
     FilePart,
     Flow,
     HttpRequest,
@@ -173,7 +174,8 @@ class CohereAdapter(ProviderAdapter):
         response = yield HttpRequest(
             "POST",
             DATASETS,
-            params=query(name=part.path.stem, type=dataset_type),
+            # The dataset is named like the part's file, so a crashed upload can be found.
+            params=query(name=part.path.name, type=dataset_type),
             files=[
                 FilePart("data", part.path.name, path=part.path, content_type="application/jsonl")
             ],
@@ -213,6 +215,36 @@ class CohereAdapter(ProviderAdapter):
             yield Sleep(delay)
             waited += delay
             delay = min(delay * 2, 30.0)
+
+    def list_files(self, *, cursor: str | None, limit: int | None) -> Flow[Page[FileObject]]:
+        """The input datasets, newest first (``limit``/``offset`` paging)."""
+        size = min(limit or 100, 100)
+        offset = int(cursor) if cursor else 0
+        response = yield HttpRequest(
+            "GET",
+            DATASETS,
+            params=query(
+                datasetType=str(self.options.get("dataset_type") or DATASET_TYPE),
+                limit=size,
+                offset=offset or None,
+            ),
+            operation="list datasets",
+        )
+        rows = json_object(response, self.name).get("datasets") or []
+        items = [
+            FileObject(
+                id=str(row["id"]),
+                provider=self.name,
+                filename=row.get("name"),
+                purpose=row.get("dataset_type"),
+                created_at=to_datetime(row.get("created_at")),
+                raw=dict(row),
+            )
+            for row in rows
+            if isinstance(row, Mapping) and row.get("id")
+        ]
+        more = len(rows) >= size
+        return Page[FileObject](items=items, next_cursor=str(offset + len(rows)) if more else None)
 
     def delete_file(self, file_id: str) -> Flow[None]:
         yield HttpRequest("DELETE", f"{DATASETS}/{file_id}", operation=f"delete dataset {file_id}")

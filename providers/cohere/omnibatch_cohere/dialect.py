@@ -125,8 +125,11 @@ class CohereDialect(Dialect):
 
     def _route(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response:
         method = request.method
-        if path == "/v1/datasets" and method == "POST":
-            return self._upload(engine, request)
+        if path == "/v1/datasets":
+            if method == "POST":
+                return self._upload(engine, request)
+            if method == "GET":
+                return self._list_datasets(engine, request)
         if m := _DATASET.match(path):
             if method == "GET":
                 dataset = self._dataset(engine, m.group(1))
@@ -197,6 +200,22 @@ class CohereDialect(Dialect):
             extra={"name": name, "records": records, "validation_error": error},
         )
         return self.json_response({"id": dataset_id})
+
+    def _list_datasets(self, engine: Engine, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        try:
+            limit = int(float(params.get("limit") or 10))
+            offset = int(float(params.get("offset") or 0))
+        except ValueError:
+            raise self._bad("limit and offset must be numbers") from None
+        kind = params.get("datasetType")
+        stored = [f for f in engine.list_files(self.name) if kind is None or f.purpose == kind]
+        stored.reverse()  # newest first, also among files stored at the same instant
+        stored.sort(key=lambda f: f.created_at, reverse=True)
+        page = stored[offset : offset + max(limit, 1)]
+        return self.json_response(
+            {"datasets": [self.dataset_object(engine, request, f) for f in page]}
+        )
 
     def dataset_object(
         self, engine: Engine, request: httpx.Request, stored: StoredFile
