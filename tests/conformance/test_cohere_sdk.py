@@ -25,7 +25,7 @@ from cohere.batches import (
     GetBatchResponse,
     ListBatchesResponse,
 )
-from cohere.datasets import DatasetsCreateResponse, DatasetsGetResponse
+from cohere.datasets import DatasetsCreateResponse, DatasetsGetResponse, DatasetsListResponse
 
 from omnibatch.emulator import Emulator, EmulatorConfig, EmulatorServer, ManualClock, serve
 from omnibatch_cohere.dialect import CohereDialect
@@ -121,6 +121,10 @@ def test_the_whole_flow_parses_into_sdk_types(
     source = write_input(tmp_path / "in.jsonl", "Hello", "Broken [[emulator:error]]", "Third")
     dataset_id = upload(client, emulator, source)
     strict(DatasetsGetResponse, raw(server, f"/v1/datasets/{dataset_id}"))
+    listed = client.datasets.list(dataset_type="batch-openai-chat-input", limit=10)
+    assert isinstance(listed, DatasetsListResponse) and listed.datasets
+    assert [d.id for d in listed.datasets] == [dataset_id]
+    strict(DatasetsListResponse, raw(server, "/v1/datasets", datasetType="batch-openai-chat-input"))
 
     created = client.batches.create(
         request=Batch(name="conformance-batch", input_dataset_id=dataset_id, model=MODEL)
