@@ -264,7 +264,10 @@ class BatchStateError(BatchError):
 
 
 class WaitTimeoutError(BatchStateError):
-    """``wait()`` reached its timeout; ``batch`` is the last state seen."""
+    """``wait()`` reached its timeout; ``batch`` is the last state seen, ``waited_seconds``
+    how long the wait lasted (when the caller measured it)."""
+
+    waited_seconds: float | None = None
 
     def __init__(self, message: str, *, batch: Batch, provider: str | None = None) -> None:
         super().__init__(message, provider=provider)

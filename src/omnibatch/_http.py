@@ -123,10 +123,11 @@ def call(
     while True:
         try:
             response: HttpResponse = yield request
-        except ProviderConnectionError:
+        except ProviderConnectionError as exc:
             if not request.retry_safe or attempt >= policy.max_attempts:
                 raise
             delay = policy.delay(attempt, rng)
+            reason = f"{type(exc).__name__}: {exc}"
         else:
             if response.is_success or response.status_code in request.ok_statuses:
                 return response
@@ -137,7 +138,20 @@ def call(
             if not retryable or attempt >= policy.max_attempts:
                 raise error
             delay = policy.delay(attempt, rng, error.retry_after)
-        log.debug("retrying %s in %.2fs (attempt %d)", request.describe(), delay, attempt + 1)
+            reason = f"HTTP {response.status_code} {type(error).__name__}"
+            if error.code:
+                reason += f" ({error.code})"
+            if error.retry_after is not None:
+                reason += f", Retry-After {error.retry_after:g} s"
+        # -vv: why each retry happens and how long it waits.
+        log.debug(
+            "retrying %s in %.2f s (attempt %d of %d) after %s",
+            request.describe(),
+            delay,
+            attempt + 1,
+            policy.max_attempts,
+            reason,
+        )
         yield Sleep(delay)
         attempt += 1
 
@@ -216,6 +230,18 @@ class _Prepared:
         return f"{self.source.describe()} ({self.request.method} {url})"
 
 
+def _logged(prepared: _Prepared, started: float, response: HttpResponse) -> HttpResponse:
+    """``-v``: one line per request with its answer's status and time (never headers or
+    bodies, so no key)."""
+    log.info(
+        "%s -> HTTP %d (%.2f s)",
+        prepared.describe(),
+        response.status_code,
+        time.monotonic() - started,
+    )
+    return response
+
+
 def _transport_error(exc: httpx.TransportError, prepared: _Prepared, provider: str) -> BatchError:
     cls = (
         ProviderTimeoutError if isinstance(exc, httpx.TimeoutException) else ProviderConnectionError
@@ -289,14 +315,15 @@ class SyncSender:
 
     def send(self, req: HttpRequest) -> HttpResponse:
         prepared = _Prepared(self.client, self.adapter, req)
-        log.debug("%s", prepared.describe())
+        started = time.monotonic()
         try:
             with prepared.stack:
                 if req.stream:
-                    return self._download(prepared)
+                    return _logged(prepared, started, self._download(prepared))
                 resp = self.client.send(prepared.request)
-                return _response(resp, resp.content)
+                return _logged(prepared, started, _response(resp, resp.content))
         except httpx.TransportError as exc:
+            log.info("%s -> %s", prepared.describe(), type(exc).__name__)
             raise _transport_error(exc, prepared, self.adapter.name) from exc
 
     def _download(self, prepared: _Prepared) -> HttpResponse:
@@ -332,14 +359,15 @@ class AsyncSender:
 
     async def send(self, req: HttpRequest) -> HttpResponse:
         prepared = _Prepared(self.client, self.adapter, req)
-        log.debug("%s", prepared.describe())
+        started = time.monotonic()
         try:
             with prepared.stack:
                 if req.stream:
-                    return await self._download(prepared)
+                    return _logged(prepared, started, await self._download(prepared))
                 resp = await self.client.send(prepared.request)
-                return _response(resp, resp.content)
+                return _logged(prepared, started, _response(resp, resp.content))
         except httpx.TransportError as exc:
+            log.info("%s -> %s", prepared.describe(), type(exc).__name__)
             raise _transport_error(exc, prepared, self.adapter.name) from exc
 
     async def _download(self, prepared: _Prepared) -> HttpResponse:

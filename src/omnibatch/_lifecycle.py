@@ -271,7 +271,9 @@ def wait_many(
         if not pending:
             return last
         elapsed = clock() - start
-        if timeout is not None and elapsed + delay > timeout:
+        if timeout is not None and elapsed + delay > timeout and elapsed + 1e-3 < timeout:
+            delay = timeout - elapsed  # one last poll when the timeout is up, not before
+        elif timeout is not None and elapsed + delay > timeout:
             batch_id = pending[0]
             seen = last.get(batch_id)
             if seen is None:

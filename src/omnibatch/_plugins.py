@@ -112,8 +112,12 @@ class Registry:
             installed = ", ".join(sorted(self.providers)) or "none"
             broken = [str(p) for p in self.problems]
             hint = f"; plugin problems: {'; '.join(broken)}" if broken else ""
+            from difflib import get_close_matches
+
+            close = get_close_matches(name.lower(), list(self.providers), n=1, cutoff=0.6)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
             raise UnknownProviderError(
-                f"no provider named {name!r}; installed providers: {installed}{hint}"
+                f"no provider named {name!r}{guess}; installed providers: {installed}{hint}"
             )
         return entry.adapter
 

@@ -40,7 +40,8 @@ def new(name: str, dest: Path, display_name: str | None, force: bool) -> None:
     try:
         root = render_plugin(name, dest, display_name=display_name, force=force)
     except (ValueError, FileExistsError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        # A bad NAME or an occupied folder is a usage problem: exit 2, like a bad option.
+        raise click.UsageError(str(exc)) from exc
     click.echo(f"created {root}")
     click.echo("next:")
     click.echo(f"  cd {root}")

@@ -12,6 +12,7 @@ import random
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from omnibatch._lifecycle import (
     new_idempotency_key,
     wait_flow,
 )
-from omnibatch.adapter import CreateSpec, InputRef, ProviderAdapter
+from omnibatch.adapter import CreateSpec, InputPart, InputRef, ProviderAdapter
 from omnibatch.config import FileConfig, ProviderSettings, load_config, resolve_provider
 from omnibatch.flows import Flow, HttpRequest, Sleep
 from omnibatch.models import Batch, BatchResult, Page
@@ -141,6 +142,13 @@ class _BaseBatchClient:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="omnibatch-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # A client never closed (no ``with``, no close()) still removes its temporary folder
+        # when it is garbage collected or the interpreter exits.
+        self._workdir_finalizer = (
+            weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
+            if self._own_workdir
+            else None
+        )
         self._prepared = 0
 
     def __repr__(self) -> str:
@@ -259,13 +267,19 @@ class _BaseBatchClient:
             deleted.append(file_id)
         return deleted
 
+    def _part(self, prepared: PreparedInput | InputPart) -> InputPart:
+        if isinstance(prepared, InputPart):
+            return prepared
+        self._check_single(prepared)
+        return prepared.parts[0]
+
     def _check_single(self, prepared: PreparedInput) -> None:
         if len(prepared.parts) != 1:  # prepare(split=False) already refuses this; belt and braces
             raise ConfigurationError("submit() takes an input that fits one batch")
 
     def _close_workdir(self) -> None:
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._workdir_finalizer is not None:
+            self._workdir_finalizer()
 
 
 class BatchClient(_BaseBatchClient):
@@ -359,10 +373,10 @@ class BatchClient(_BaseBatchClient):
             )
         )
 
-    def upload(self, prepared: PreparedInput) -> InputRef:
-        """Upload a prepared single-part input (no-op for inline providers)."""
-        self._check_single(prepared)
-        return self.run(self.adapter.upload(prepared.parts[0]))
+    def upload(self, prepared: PreparedInput | InputPart) -> InputRef:
+        """Upload a prepared single-part input, or one part of a split one (no-op for inline
+        providers)."""
+        return self.run(self.adapter.upload(self._part(prepared)))
 
     def create(
         self,
@@ -553,9 +567,9 @@ class AsyncBatchClient(_BaseBatchClient):
             )
         )
 
-    async def upload(self, prepared: PreparedInput) -> InputRef:
-        self._check_single(prepared)
-        return await self.run(self.adapter.upload(prepared.parts[0]))
+    async def upload(self, prepared: PreparedInput | InputPart) -> InputRef:
+        """Upload a prepared single-part input, or one part of a split one."""
+        return await self.run(self.adapter.upload(self._part(prepared)))
 
     async def create(
         self,

@@ -58,12 +58,31 @@ DEFAULT_PROVIDER = "openai"
 
 @dataclass(frozen=True)
 class FileConfig:
-    """The parsed config file (empty when there is none)."""
+    """The parsed config files, merged (empty when there is none).
+
+    ``path`` is the most specific file read (the project's, else the user's); ``files`` every
+    file read, lowest precedence first; ``origins`` which file each value came from, keyed
+    ``provider``, ``providers.<name>.<key>`` or the top-level key.
+    """
 
     path: Path | None = None
     provider: str | None = None
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()
+    origins: Mapping[str, Path] = field(default_factory=dict)
+
+    def origin(self, key: str) -> Path | None:
+        """The file a value came from (``"provider"``, ``"providers.mistral.base_url"``)."""
+        return self.origins.get(key, self.path if not self.origins else None)
+
+
+def user_config_path() -> Path:
+    """The user's config file: ``config.toml`` in the platform's config directory
+    (``~/.config/omnibatch/config.toml`` on Linux, honouring ``$XDG_CONFIG_HOME``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("omnibatch", appauthor=False)) / "config.toml"
 
 
 @dataclass(frozen=True)
@@ -91,9 +110,15 @@ class ProviderSettings:
         return self.sources.get("api_key")
 
 
-def load_config(path: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> FileConfig:
-    """Read the config file: ``path``, else ``$OMNIBATCH_CONFIG``, else ./omnibatch.toml, else
-    ``[tool.omnibatch]`` of ./pyproject.toml."""
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    cwd: Path | None = None,
+    *,
+    user_file: Path | None = None,
+) -> FileConfig:
+    """Read the config: ``path`` (or ``$OMNIBATCH_CONFIG``) alone when given; otherwise the
+    project's file (./omnibatch.toml, else ``[tool.omnibatch]`` of ./pyproject.toml) over the
+    user's (:func:`user_config_path`, or ``user_file``), value by value."""
     explicit = path or os.environ.get(CONFIG_ENV)
     base = cwd or Path.cwd()
     if explicit:
@@ -104,6 +129,21 @@ def load_config(path: str | os.PathLike[str] | None = None, cwd: Path | None = N
         if file.name == "pyproject.toml":
             data = data.get("tool", {}).get("omnibatch", {})
         return _to_config(file, data)
+    layers: list[FileConfig] = []
+    user = user_file if user_file is not None else user_config_path()
+    if user.is_file():
+        layers.append(_to_config(user, _read_toml(user)))
+    project = _project_config(base)
+    if project is not None:
+        layers.append(project)
+    if not layers:
+        return FileConfig()
+    if len(layers) == 1:
+        return layers[0]
+    return _merge(*layers)
+
+
+def _project_config(base: Path) -> FileConfig | None:
     candidate = base / "omnibatch.toml"
     if candidate.is_file():
         return _to_config(candidate, _read_toml(candidate))
@@ -112,7 +152,22 @@ def load_config(path: str | os.PathLike[str] | None = None, cwd: Path | None = N
         section = _read_toml(pyproject).get("tool", {}).get("omnibatch")
         if isinstance(section, dict):
             return _to_config(pyproject, section)
-    return FileConfig()
+    return None
+
+
+def _merge(low: FileConfig, high: FileConfig) -> FileConfig:
+    """``high`` over ``low``, value by value (a provider section merges key by key)."""
+    providers = {name: dict(section) for name, section in low.providers.items()}
+    for name, section in high.providers.items():
+        providers.setdefault(name, {}).update(section)
+    return FileConfig(
+        path=high.path,
+        provider=high.provider or low.provider,
+        providers=providers,
+        settings={**low.settings, **high.settings},
+        files=(*low.files, *high.files),
+        origins={**low.origins, **high.origins},
+    )
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
@@ -158,7 +213,12 @@ def _to_config(file: Path, data: Mapping[str, Any]) -> FileConfig:
             f"{file}: put the key in an environment variable and name it with api_key_env"
         )
     settings = {k: v for k, v in data.items() if k not in TOP_LEVEL_KEYS}
-    return FileConfig(file, provider, providers, settings)
+    origins = {key: file for key in settings}
+    if provider is not None:
+        origins["provider"] = file
+    for name, section in providers.items():
+        origins.update({f"providers.{name}.{key}": file for key in section})
+    return FileConfig(file, provider, providers, settings, (file,), origins)
 
 
 def resolve_provider_name(provider: str | None, config: FileConfig) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sqlite3
 import sys
 import time
@@ -560,6 +561,15 @@ class Ledger:
             sql += " LIMIT ?"
             params = (limit,)
         return [_job(row) for row in self._db.execute(sql, params)]
+
+    def delete_job(self, job_id: str) -> None:
+        """Forget a job: its rows (parts, files, history) and its working folder."""
+        job = self.job(job_id)
+        with self.transaction() as db:
+            for table in ("events", "files", "parts", "jobs"):
+                column = "id" if table == "jobs" else "job_id"
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (job_id,))
+        shutil.rmtree(job.workdir, ignore_errors=True)
 
     def set_phase(self, job_id: str, phase: str, **fields: Any) -> None:
         if phase not in PHASES:

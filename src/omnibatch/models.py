@@ -284,7 +284,7 @@ class ValidationProblem(BaseModel):
     fix: str | None = None
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line is not None else "input"
+        where = f"line {self.line}" if self.line else "input"  # line 0: the whole input
         if self.field:
             where += f", field '{self.field}'"
         fix = f" (fix: {self.fix})" if self.fix else ""

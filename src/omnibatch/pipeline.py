@@ -48,6 +48,7 @@ __all__ = [
     "ValidationReport",
     "convert_input",
     "iter_records",
+    "local_adapter",
     "prepare_input",
     "validate_input",
 ]
@@ -134,9 +135,41 @@ def iter_records(source: InputSource) -> Iterator[tuple[int, bytes | Mapping[str
             yield number, item
 
 
+def _undecodable(raw: Any, exc: Exception) -> tuple[str, str]:
+    """The message and fix for a line orjson could not read: bad UTF-8 is its own problem
+    (re-encoding the file fixes it), anything else is bad JSON."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as bad:
+            byte = bytes(raw)[bad.start]
+            return (
+                f"not valid UTF-8 (byte 0x{byte:02x} at position {bad.start + 1} of the line)",
+                "save the file as UTF-8, e.g. with `iconv -f latin1 -t utf-8 IN > OUT`",
+            )
+    return f"not valid JSON ({exc})", "write one JSON object per line"
+
+
+def _is_empty_file(source: str | Path) -> bool:
+    try:
+        return str(source) != "-" and os.path.getsize(source) == 0
+    except OSError:
+        return False
+
+
+def local_adapter(adapter: ProviderAdapter | str) -> ProviderAdapter:
+    """``adapter`` itself, or for a provider's name an adapter of it without a key: preparing,
+    converting and validating are local, so they need no credentials."""
+    if not isinstance(adapter, str):
+        return adapter
+    from omnibatch._plugins import get_registry
+
+    return get_registry().provider(adapter)(api_key=None)
+
+
 def prepare_input(
     source: InputSource,
-    adapter: ProviderAdapter,
+    adapter: ProviderAdapter | str,
     workdir: Path,
     *,
     endpoint: str | None = None,
@@ -159,6 +192,7 @@ def prepare_input(
     get generated ids unless ``generate_ids=False``. Raises
     :class:`~omnibatch.InputValidationError` listing every problem.
     """
+    adapter = local_adapter(adapter)
     workdir.mkdir(parents=True, exist_ok=True)
     writer = _PartWriter(workdir)
     run = _Run(
@@ -198,7 +232,7 @@ def prepare_input(
 
 def convert_input(
     source: InputSource,
-    adapter: ProviderAdapter,
+    adapter: ProviderAdapter | str,
     out_path: str | Path,
     *,
     endpoint: str | None = None,
@@ -213,6 +247,7 @@ def convert_input(
     The file appears only when the whole input is valid (it is written beside ``out_path`` and
     renamed); otherwise :class:`~omnibatch.InputValidationError` lists every problem.
     """
+    adapter = local_adapter(adapter)
     out = Path(out_path)
     scratch = Path(tempfile.mkdtemp(prefix="omnibatch-convert-"))
     writer = _FileWriter(out)
@@ -250,7 +285,7 @@ def convert_input(
 
 def validate_input(
     source: InputSource,
-    adapter: ProviderAdapter,
+    adapter: ProviderAdapter | str,
     *,
     endpoint: str | None = None,
     model: str | None = None,
@@ -262,6 +297,7 @@ def validate_input(
 ) -> ValidationReport:
     """Run every check of :func:`prepare_input` and plan the split, writing nothing.
     Never raises for a bad input: the report lists the problems."""
+    adapter = local_adapter(adapter)
     scratch = Path(tempfile.mkdtemp(prefix="omnibatch-validate-"))
     writer = _PlanWriter()
     try:
@@ -546,7 +582,10 @@ class _Run:
         finally:
             finder.close()
         if self.total == 0 and not self.check.count:
-            self.check.add(0, None, "the input has no requests", "add at least one JSONL line")
+            if isinstance(source, str | Path) and _is_empty_file(source):
+                self.check.add(0, None, "empty file", "add one JSON request per line")
+            else:
+                self.check.add(0, None, "the input has no requests", "add at least one JSONL line")
 
     def _generated_id(self, position: int) -> str:
         """``request-N`` for the N-th request, or ``request-N-K`` when the input itself uses
@@ -619,12 +658,7 @@ class _Run:
                     obj = loads(raw)
                 except decode_error as exc:
                     if raw.strip():
-                        problem(
-                            number,
-                            None,
-                            f"not valid JSON ({exc})",
-                            "write one JSON object per line",
-                        )
+                        problem(number, None, *_undecodable(raw, exc))
                     continue
                 if obj.__class__ is not dict:
                     if isinstance(obj, Mapping):

@@ -282,7 +282,8 @@ def test_stdin_input_resumes_by_content(
     first = run_cli("run", "-", "-o", "o.jsonl", env=env, cwd=tmp_path, stdin=data)
     second = run_cli("run", "-", "-o", "o.jsonl", env=env, cwd=tmp_path, stdin=data)
     assert first.returncode == second.returncode == 0, second.stderr
-    assert "finished at" in second.stdout  # the same job: found by content, written again
+    # The same job, found by content, its results written again.
+    assert "finished at" in second.stdout + second.stderr
     assert len(list((home / "stdin").iterdir())) == 1  # the rerun's copy was dropped
 
 
@@ -327,7 +328,20 @@ def test_jobs_lists_the_ledger(emulator: EmulatorProcess, tmp_path: Path, home: 
     assert job["counts"]["succeeded"] == 2 and job["input"] == str(source)
     human = run_cli("jobs", env=env, cwd=tmp_path).stdout.splitlines()
     assert human[0].split()[:4] == ["job", "provider", "status", "requests"]
-    assert human[1].startswith(job["job"]) and "2/2 done" in human[1]
+    assert human[1].startswith(job["job"]) and " 2/2 " in human[1]
+    assert all(len(line) <= 80 for line in human)  # file name, not the full path
+    assert human[1].rstrip().endswith("in.jsonl") and str(tmp_path) not in human[1]
+    # --provider and --status filter.
+    for args, count in (
+        (("-p", "openai"), 1),
+        (("--provider", "mistral"), 0),
+        (("--status", "succeeded"), 1),
+        (("--status", "failed", "--status", "running"), 0),
+    ):
+        listed = _json(run_cli("--json", "jobs", *args, env=env, cwd=tmp_path))["jobs"]
+        assert len(listed) == count, args
+    empty = run_cli("jobs", "--status", "failed", env=env, cwd=tmp_path)
+    assert empty.returncode == 0 and "no jobs matching the filters" in empty.stderr
 
 
 # --- local verbs ----------------------------------------------------------------------------------
@@ -369,10 +383,13 @@ def test_run_with_invalid_input_sends_nothing(
     env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
     source = tmp_path / "bad.jsonl"
     source.write_text('{"custom_id": "a", "method": "GET", "body": {"model": "m"}}\n')
+    files_before = len(emulator.input_files("job-"))
     proc = run_cli("run", str(source), "-o", "o.jsonl", env=env, cwd=tmp_path)
     assert proc.returncode == 1
     assert "line 1, field 'method': must be POST" in proc.stderr
-    assert emulator.batches(only_job_id(home)) == []
+    # Nothing sent, and no job left behind in the ledger.
+    assert len(emulator.input_files("job-")) == files_before
+    assert _json(run_cli("--json", "jobs", env=env, cwd=tmp_path))["jobs"] == []
 
 
 def test_convert_to_mistral(tmp_path: Path, home: Path) -> None:
@@ -565,9 +582,10 @@ def test_verbose_logs_to_stderr(
     env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
     proc = run_cli(verbose, "list", "--limit", "1", env=env, cwd=tmp_path)
     assert proc.returncode == 0
-    if verbose == "-vv":
-        assert "omnibatch.http DEBUG list batches (GET" in proc.stderr
-    else:
+    # -v: one line per request, with the answer's status and time.
+    assert "omnibatch.http INFO list batches (GET" in proc.stderr
+    assert "-> HTTP 200 (" in proc.stderr
+    if verbose == "-v":
         assert "DEBUG" not in proc.stderr
 
 
@@ -576,8 +594,10 @@ def test_a_finished_job_run_again_says_so(
 ) -> None:
     env = clean_env(home, OMNIBATCH_EMULATOR_URL=emulator.root)
     source = write_input(tmp_path / "in.jsonl", 3)
-    assert run_cli("run", str(source), "-o", "a.jsonl", env=env, cwd=tmp_path).returncode == 0
-    again = run_cli("run", str(source), "-o", "b.jsonl", env=env, cwd=tmp_path)
+    # --keep-data keeps the downloads that the rerun writes OUTPUT from.
+    first = run_cli("run", str(source), "-o", "a.jsonl", "--keep-data", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = run_cli("run", str(source), "-o", "b.jsonl", "--keep-data", env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     job = only_job_id(home)
     assert f"job {job} finished at " in again.stdout
@@ -593,9 +613,10 @@ def test_lines_without_custom_id_need_generate_ids(
     del lines[1]["custom_id"]
     source = tmp_path / "no-id.jsonl"
     source.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    before = len(emulator._all("/batches"))
     refused = run_cli("run", str(source), "-o", "o.jsonl", env=env, cwd=tmp_path)
     assert refused.returncode == 1 and "line 2" in refused.stderr and "custom_id" in refused.stderr
-    assert emulator.batches(only_job_id(home)) == []  # nothing was sent
+    assert len(emulator._all("/batches")) == before  # nothing was sent
     ran = run_cli("run", str(source), "-o", "o.jsonl", "--generate-ids", env=env, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     ids = [x["custom_id"] for x in read_jsonl(tmp_path / "o.jsonl")]

@@ -89,3 +89,47 @@ def test_one_batch_is_one_row(tmp_path: Path) -> None:
     single = JobView(view.job, view.parts[:1])
     (row,) = rows_of_job(single)
     assert row.status_text == "running (in_progress)"
+
+
+def _frames(text: str) -> list[str]:
+    """The visible lines of a live display's output, control sequences removed."""
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", text)
+    return [line.rstrip() for line in plain.replace("\r", "\n").split("\n") if line.strip()]
+
+
+def test_rich_progress_fits_80_columns_without_cutting_words(tmp_path: Path) -> None:
+    views = _views(tmp_path)
+    console = Console(file=io.StringIO(), force_terminal=True, width=80, color_system=None)
+    display = RichProgress(console)
+    display.waiting(views[0])
+    display.progress(views[1])
+    display.waited(views[2])
+    lines = _frames(console.file.getvalue())  # type: ignore[attr-defined]
+    assert lines and all(len(line) <= 80 for line in lines), lines
+    text = "\n".join(lines)
+    assert "…" not in text
+    assert views[0].id in text and "running (in_progress)" in text and "8/8" in text
+    assert "succeeded (completed)" in text
+
+
+def test_narrow_terminal_drops_columns_not_letters(tmp_path: Path) -> None:
+    views = _views(tmp_path)
+    display = RichProgress(Console(file=io.StringIO(), width=80))
+    now = 0.0
+    cells = [display.cells(row, now) for row in rows_of_job(views[1])]
+    wide, wide_bar = display.columns_for(200, cells)
+    assert wide == ["label", "bar", "counts", "status", "elapsed", "eta"] and wide_bar == 30
+    at_80, bar_80 = display.columns_for(80, cells)
+    assert {"label", "counts", "status"} <= set(at_80) and bar_80 >= 10
+    narrow, bar = display.columns_for(45, cells)
+    assert narrow == ["label", "counts", "status"] and bar == 0
+    console = Console(file=io.StringIO(), force_terminal=True, width=45, color_system=None)
+    display = RichProgress(console)
+    display.waiting(views[1])
+    display.waited(views[1])
+    lines = _frames(console.file.getvalue())  # type: ignore[attr-defined]
+    assert all(len(line) <= 45 for line in lines)
+    assert any(line.startswith(views[1].id) and line.endswith("running") for line in lines)
+    assert any("batch_0" in line and line.endswith("running (in_progress)") for line in lines)

@@ -85,7 +85,7 @@ def test_key_is_used_but_never_written(tmp_path: Path) -> None:
     # The emulator's key was sent: it accepts no other (the real key would have been refused).
     assert runs[0].returncode == 0, runs[0].stderr
     assert json.loads(runs[0].stdout)["status"] == "succeeded"
-    assert "omnibatch.http DEBUG" in runs[0].stderr  # the debug log was on
+    assert "omnibatch.http INFO" in runs[0].stderr  # the request log was on
     assert runs[-1].returncode == 5  # an error path was exercised as well
     for proc in runs:
         for secret in (SECRET, EMULATOR_SECRET):

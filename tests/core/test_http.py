@@ -238,3 +238,30 @@ def test_the_api_key_goes_only_to_the_provider_s_own_origin() -> None:
         "http://api.openai.com/v1/batches": None,
         "https://api.openai.com.evil.example/v1/batches": None,
     }
+
+
+def test_request_lines_at_info_and_retry_reasons_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    sleeps: list[float] = []
+    script = Script(
+        [
+            reply(429, {"error": {"message": "slow", "code": "rate_limit"}}, {"Retry-After": "3"}),
+            reset,
+            reply(200, BATCH),
+        ]
+    )
+    with caplog.at_level(logging.DEBUG, logger="omnibatch"), client(script, sleeps) as c:
+        c.retrieve("batch_1")
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("GET https://api.test/v1/batches/batch_1" in m and "-> HTTP 429" in m for m in info)
+    assert any("-> ReadError" in m for m in info)
+    assert any("-> HTTP 200 (" in m for m in info)
+    retry_429, retry_reset = (m for m in debug if m.startswith("retrying"))
+    assert "in 3.00 s (attempt 2 of" in retry_429
+    assert "HTTP 429 RateLimitError (rate_limit), Retry-After 3 s" in retry_429
+    assert "(attempt 3 of" in retry_reset and "ProviderConnectionError" in retry_reset
+    assert all(KEY not in r.getMessage() for r in caplog.records)

@@ -119,10 +119,11 @@ def test_a_finished_job_run_again_rewrites_output_without_the_provider(
     make_runner: Callable[..., JobRunner], emulator: Emulator, tmp_path: Path
 ) -> None:
     source = write_input(tmp_path / "in.jsonl", 5)
-    first = make_runner().run(source, tmp_path / "out.jsonl", OPENAI, SPLIT)
+    # keep_data keeps the downloads (by default they go when the job ends).
+    first = make_runner(keep_data=True).run(source, tmp_path / "out.jsonl", OPENAI, SPLIT)
     assert first.succeeded and not first.rewritten
     requests = len(emulator.stats.requests)
-    again = make_runner().run(source, tmp_path / "again.jsonl", OPENAI, SPLIT)
+    again = make_runner(keep_data=True).run(source, tmp_path / "again.jsonl", OPENAI, SPLIT)
     assert again.rewritten and again.summary is not None and again.summary.total == 5
     assert len(emulator.stats.requests) == requests  # the provider was not called
     assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "out.jsonl").read_bytes()

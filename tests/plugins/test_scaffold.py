@@ -96,8 +96,8 @@ def test_plugin_new_on_the_command_line(tmp_path: Path) -> None:
     assert "WIRE DETAIL" in done.stdout
     assert "Acme Batch" in (tmp_path / "omnibatch-acme" / "README.md").read_text()
     again = cli("new", "acme", "--dest", tmp_path)
-    assert again.returncode == 1 and "already exists and is not empty" in again.stderr
+    assert again.returncode == 2 and "already exists and is not empty" in again.stderr
     bad = cli("new", "Acme", "--dest", tmp_path)
-    assert bad.returncode == 1 and "is not valid" in bad.stderr
+    assert bad.returncode == 2 and "is not valid" in bad.stderr
     help_text = cli("new", "--help")
     assert help_text.returncode == 0 and "--force" in help_text.stdout

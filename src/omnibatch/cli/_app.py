@@ -69,6 +69,10 @@ class State:
     json: bool = False
     verbose: int = 0
     quiet: bool = False
+    # ``-o -``: stdout carries the results, so what would be printed there goes to stderr.
+    stdout_is_data: bool = False
+    # ``run --keep-data``: keep the job's working files when it ends.
+    keep_data: bool = False
     secrets: set[str] = field(default_factory=set)
     emulator: str | None = None
     """The emulator URL this command talks to, once announced (``--json`` says so too)."""
@@ -213,6 +217,7 @@ def global_options(func: F) -> F:
     (``omnibatch --json jobs``) and after it (``omnibatch jobs --json``)."""
     options = [
         click.option(
+            "-p",
             "--provider",
             metavar="NAME",
             expose_value=False,
@@ -338,13 +343,15 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def _report(state: State, exc: BaseException, code: int) -> None:
-    from omnibatch._exceptions import InputValidationError
+    from omnibatch._exceptions import InputValidationError, WaitTimeoutError
 
     kind = type(exc).__name__
     if state.json:
         payload: dict[str, Any] = {"type": kind, "message": str(exc), "exit_code": code}
         if isinstance(exc, InputValidationError):
             payload["problems"] = [p.model_dump() for p in exc.problems]
+        if isinstance(exc, WaitTimeoutError) and exc.waited_seconds is not None:
+            payload["waited_seconds"] = exc.waited_seconds
         state.out.json({"error": payload})
         return
     click.echo(state.redact(f"error: {exc}"), err=True)
@@ -368,6 +375,15 @@ def _on_sigterm() -> list[int]:
     return received
 
 
+def _show_click_error(exc: click.ClickException) -> None:
+    """A usage error as every verb reports errors: ``error: ...`` on stderr, after the usage
+    hint click gives."""
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        hint = f"Try '{exc.ctx.command_path} {exc.ctx.help_option_names[0]}' for help."
+        click.echo(f"{exc.ctx.get_usage()}\n{hint}\n", err=True)
+    click.echo(f"error: {exc.format_message()}", err=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``omnibatch`` console script; returns the exit code."""
     from omnibatch._exceptions import BatchError
@@ -383,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except click.ClickException as exc:
-        exc.show()
+        _show_click_error(exc)
         return exc.exit_code
     except BatchError as exc:
         code = exit_code_for(exc)
@@ -408,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Importing the verbs registers them on ``cli``; ``omnibatch plugin`` (plugin authors' tools)
 # is a group of its own.
-from omnibatch.cli import _jobcmds, _toolcmds  # noqa: E402, F401
+from omnibatch.cli import _configcmd, _jobcmds, _toolcmds  # noqa: E402, F401
 from omnibatch.cli_plugin import plugin as _plugin_group  # noqa: E402
 
 cli.add_command(_plugin_group)

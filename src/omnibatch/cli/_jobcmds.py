@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from omnibatch.cli._app import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, State, cli, command
+from omnibatch.cli._app import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    State,
+    _state,
+    cli,
+    command,
+    global_options,
+)
 from omnibatch.cli._output import fmt_counts, fmt_time
 
 if TYPE_CHECKING:
@@ -56,6 +71,7 @@ def _runner(
         observer=observer if observer is not None else _observer(state),
         poll=poll,
         keep_files=keep_files,
+        keep_data=state.keep_data,
         checkpoint=checkpoint,
         transport=transport,
     )
@@ -128,6 +144,28 @@ def _target(
     return target, None
 
 
+@contextmanager
+def _output_file(state: State, output: str) -> Iterator[Path]:
+    """Where to write OUTPUT: the file, or for ``-o -`` a scratch file copied to stdout once it
+    is complete (the summary lines then go to stderr, so stdout holds only results)."""
+    if output != "-":
+        yield Path(output).absolute()
+        return
+    if state.json:
+        raise click.UsageError("-o - writes the results to stdout, so --json cannot: drop one")
+    state.stdout_is_data = True
+    scratch = Path(tempfile.mkdtemp(prefix="stdout-", dir=state.ledger.home))
+    try:
+        out = scratch / "output.jsonl"
+        yield out
+        if out.is_file():
+            with open(out, "rb") as fh:
+                shutil.copyfileobj(fh, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _resume_command(state: State) -> str:
     # --new again would start yet another job instead of resuming this one.
     return shlex.join(["omnibatch", *(a for a in state.argv if a != "--new")])
@@ -138,7 +176,11 @@ def _job_line(view: JobView) -> str:
 
 
 def _batch_json(batch: Batch) -> dict[str, Any]:
-    return batch.model_dump(mode="json", exclude={"raw"})
+    from omnibatch.jobs.model import request_words
+
+    data = batch.model_dump(mode="json", exclude={"raw"})
+    data["request_counts"] = request_words(data["request_counts"])
+    return data
 
 
 # --- run / submit ---------------------------------------------------------------------------------
@@ -153,6 +195,7 @@ GENERATE_IDS = click.option(
 def _job_params(func: Any) -> Any:
     options = [
         click.option(
+            "-m",
             "--model",
             metavar="MODEL",
             help="Run every request on this model (replaces the model in the input).",
@@ -188,7 +231,7 @@ def _job_params(func: Any) -> Any:
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Where to write one result line per input request.",
+    help="Where to write one result line per input request (- for stdout).",
 )
 @_job_params
 @click.option("--no-wait", is_flag=True, help="Submit and return; run again later to collect.")
@@ -199,6 +242,11 @@ def _job_params(func: Any) -> Any:
     help="First status poll delay (grows up to 60 s).",
 )
 @click.option("--keep-files", is_flag=True, help="Keep the uploaded input files at the provider.")
+@click.option(
+    "--keep-data",
+    is_flag=True,
+    help="Keep the job's working files (input parts, downloads) in $OMNIBATCH_HOME when it ends.",
+)
 def run_cmd(
     state: State,
     input_file: str,
@@ -211,6 +259,7 @@ def run_cmd(
     no_wait: bool,
     poll_interval: float | None,
     keep_files: bool,
+    keep_data: bool,
 ) -> int:
     """Run a whole job: validate, upload, create, wait, and write OUTPUT.
 
@@ -221,8 +270,34 @@ def run_cmd(
 
     With no provider configured, runs on an embedded emulator (fake answers).
     """
-    options = _job_options(model, max_requests_per_batch, metadata, generate_ids)
     state.accept_empty_ledger = new
+    state.keep_data = keep_data
+    with _output_file(state, output) as out:
+        return _run(
+            state,
+            input_file,
+            out,
+            _job_options(model, max_requests_per_batch, metadata, generate_ids),
+            new=new,
+            no_wait=no_wait,
+            poll_interval=poll_interval,
+            keep_files=keep_files,
+            shown=output,
+        )
+
+
+def _run(
+    state: State,
+    input_file: str,
+    out: Path,
+    options: JobOptions,
+    *,
+    new: bool,
+    no_wait: bool,
+    poll_interval: float | None,
+    keep_files: bool,
+    shown: str,
+) -> int:
     runner = _runner(state, poll_interval=poll_interval, keep_files=keep_files)
     server = None
     try:
@@ -233,9 +308,7 @@ def run_cmd(
             runner.poll = PollPolicy(initial=EMBEDDED_POLL, maximum=2.0)
         path, spooled = _input_path(state, input_file)
         try:
-            result = runner.run(
-                path, Path(output).absolute(), target, options, new=new, wait=not no_wait
-            )
+            result = runner.run(path, out, target, options, new=new, wait=not no_wait)
         except KeyboardInterrupt:
             return _interrupted(state, runner.current, target.embedded)
         finally:
@@ -258,7 +331,7 @@ def run_cmd(
     elif result.rewritten and result.summary is not None:
         state.out.line(
             f"job {view.id} finished at {fmt_time(view.job.updated_at)}; wrote its "
-            f"{result.summary.total} results again to {output}; --new submits again"
+            f"{result.summary.total} results again to {_shown(shown)}; --new submits again"
         )
     elif no_wait:
         state.out.line(_job_line(view))
@@ -268,7 +341,7 @@ def run_cmd(
         if result.summary is not None:
             s = result.summary
             state.out.line(
-                f"wrote {s.total} result line(s) to {output}: {s.succeeded} succeeded, "
+                f"wrote {s.total} result line(s) to {_shown(shown)}: {s.succeeded} succeeded, "
                 f"{s.errored} errored, {s.expired} expired, {s.cancelled} cancelled"
             )
         if not result.succeeded:
@@ -504,6 +577,24 @@ def _resolve_for_status(state: State, runner: JobRunner, ident: str) -> _Resolve
 )
 def wait_cmd(state: State, ident: str, timeout: float | None, poll_interval: float | None) -> int:
     """Wait until a job's batches (or one provider batch) have ended, showing progress."""
+    from omnibatch._exceptions import WaitTimeoutError
+
+    started = time.monotonic()
+    try:
+        return _wait(state, ident, timeout, poll_interval)
+    except WaitTimeoutError as exc:
+        waited = time.monotonic() - started
+        error = WaitTimeoutError(
+            f"{exc.message}: waited {waited:.1f} s (--timeout {timeout:g}); the batches keep "
+            f"running, wait again with `omnibatch wait {ident}`",
+            batch=exc.batch,
+            provider=exc.provider,
+        )
+        error.waited_seconds = round(waited, 3)
+        raise error from None
+
+
+def _wait(state: State, ident: str, timeout: float | None, poll_interval: float | None) -> int:
     runner = _runner(state, poll_interval=poll_interval)
     try:
         resolved = _resolve(state, runner, ident)
@@ -565,13 +656,27 @@ def _wait_batch(
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Where to write one result line per request.",
+    help="Where to write one result line per request (- for stdout).",
 )
 def results_cmd(state: State, ident: str, output: str) -> int:
     """Download the results of an ended job (or provider batch) into OUTPUT."""
+    with _output_file(state, output) as out:
+        return _results(state, ident, out, output)
+
+
+def _shown(output: str) -> str:
+    return "stdout" if output == "-" else output
+
+
+def _results(state: State, ident: str, out: Path, output: str) -> int:
     runner = _runner(state)
-    out = Path(output).absolute()
     try:
+        embedded = state.ledger.find_job(ident)
+        if embedded is not None and embedded.embedded:
+            view = runner.view(embedded)
+            return _print_results(
+                state, _saved_results(view, out), out, output, view.status == "succeeded"
+            )
         resolved = _resolve(state, runner, ident)
         if resolved.batch_id is None:
             assert resolved.view is not None
@@ -584,14 +689,45 @@ def results_cmd(state: State, ident: str, output: str) -> int:
             summary, ok = _batch_results(state, runner, resolved, out)
     finally:
         runner.close()
+    return _print_results(state, summary, out, output, ok)
+
+
+def _print_results(state: State, summary: Any, out: Path, output: str, ok: bool) -> int:
     if state.json:
         state.out.json({"output": str(out), "summary": vars(summary)})
     else:
         state.out.line(
-            f"wrote {summary.total} result line(s) to {out}: {summary.succeeded} succeeded, "
+            f"wrote {summary.total} result line(s) to {'stdout' if output == '-' else out}: "
+            f"{summary.succeeded} succeeded, "
             f"{summary.errored} errored, {summary.expired} expired, {summary.cancelled} cancelled"
         )
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _saved_results(view: JobView, out: Path) -> Any:
+    """The results of a finished job on the embedded emulator, whose batches ended with the
+    process that ran them: the OUTPUT that process wrote is the copy that remains."""
+    from omnibatch._exceptions import BatchStateError
+    from omnibatch.results import OutputSummary
+
+    job = view.job
+    saved = Path(job.output_path) if job.output_path else None
+    if job.phase != "done" or job.summary is None or saved is None:
+        raise BatchStateError(
+            f"job {job.id} ran on the embedded emulator and stopped before its results were "
+            "written; run the same `omnibatch run` command again to start a fresh job"
+        )
+    if not saved.is_file():
+        raise BatchStateError(
+            f"job {job.id} ran on the embedded emulator, whose batches are gone; its results "
+            f"were written to {saved}, which no longer exists"
+        )
+    if saved.resolve() != out.resolve():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.copyfile(saved, tmp)
+        tmp.replace(out)
+    return OutputSummary(**dict(job.summary))
 
 
 def _batch_results(
@@ -710,7 +846,53 @@ def list_cmd(state: State, limit: int, after: str | None, all_pages: bool) -> in
     return EXIT_OK
 
 
-@command(cli, "jobs")
+JOB_STATUSES = (
+    "preparing",
+    "submitting",
+    "queued",
+    "validating",
+    "running",
+    "finalizing",
+    "cancelling",
+    "succeeded",
+    "failed",
+    "expired",
+    "cancelled",
+    "unknown",
+    "abandoned",
+)
+
+
+def _short_counts(counts: dict[str, int]) -> str:
+    """``7/10`` with the requests that did not succeed, in a word each: fits a narrow table."""
+    done = sum(int(counts.get(k, 0)) for k in ("succeeded", "failed", "cancelled", "expired"))
+    text = f"{done}/{counts.get('total', 0)}"
+    errored = int(counts.get("failed", 0))
+    not_run = int(counts.get("cancelled", 0)) + int(counts.get("expired", 0))
+    extra = [f"{errored} errored"] if errored else []
+    if not_run:
+        extra.append(f"{not_run} not run")
+    return f"{text} ({', '.join(extra)})" if extra else text
+
+
+def _short_path(path: str, width: int = 24) -> str:
+    """The file's name, or its tail after an ellipsis when even that is too long."""
+    name = Path(path).name or path
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+class _JobsGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@cli.group(
+    "jobs",
+    cls=_JobsGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@global_options
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -718,27 +900,161 @@ def list_cmd(state: State, limit: int, after: str | None, all_pages: bool) -> in
     show_default=True,
     help="How many jobs to show, newest first.",
 )
-def jobs_cmd(state: State, limit: int) -> int:
-    """List the jobs in the local ledger ($OMNIBATCH_HOME), newest first."""
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(JOB_STATUSES),
+    help="Only jobs with this status (repeatable).",
+)
+@click.pass_context
+def jobs_group(ctx: click.Context, limit: int, statuses: tuple[str, ...]) -> int:
+    """List the jobs in the local ledger ($OMNIBATCH_HOME), newest first; remove old ones.
+
+    --provider NAME and --status STATUS (repeatable) filter the list.
+    """
+    if ctx.invoked_subcommand is not None:
+        return EXIT_OK
+    state = _state(ctx)
+    state.setup_logging()
+    return _list_jobs(state, limit, statuses)
+
+
+def _list_jobs(state: State, limit: int, statuses: tuple[str, ...]) -> int:
     from omnibatch.jobs import JobView
 
     ledger = state.ledger
-    views = [JobView(job, tuple(ledger.parts(job.id))) for job in ledger.list_jobs(limit)]
+    views: list[JobView] = []
+    for job in ledger.list_jobs(None if (state.provider or statuses) else limit):
+        if state.provider and job.provider != state.provider:
+            continue
+        view = JobView(job, tuple(ledger.parts(job.id)))
+        if statuses and view.status not in statuses:
+            continue
+        views.append(view)
+        if len(views) >= limit:
+            break
     if state.json:
         state.out.json({"ledger": str(ledger.path), "jobs": [v.to_dict() for v in views]})
+        return EXIT_OK
+    if not views:
+        filtered = " matching the filters" if state.provider or statuses else ""
+        state.out.note(f"no jobs{filtered} in {ledger.path}")
         return EXIT_OK
     rows = [
         (
             v.id,
-            v.job.provider + (" (embedded)" if v.job.embedded else ""),
+            v.job.provider + ("*" if v.job.embedded else ""),
             v.status,
-            fmt_counts(v.counts),
-            fmt_time(v.job.created_at),
-            v.job.input_path,
+            _short_counts(v.counts),
+            fmt_time(v.job.created_at, short=True),
+            _short_path(v.job.input_path),
         )
         for v in views
     ]
     state.out.table(("job", "provider", "status", "requests", "created", "input"), rows)
+    if any(v.job.embedded for v in views):
+        state.out.note("* ran on the embedded emulator (fake answers)")
+    return EXIT_OK
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_ENDED = ("succeeded", "failed", "expired", "cancelled", "abandoned")
+
+
+def _duration(value: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``2w``, ``45s``: seconds."""
+    number, unit = value[:-1], value[-1:].lower()
+    if unit not in _UNITS or not number.replace(".", "", 1).isdigit():
+        raise click.BadParameter(
+            f"{value!r} is not a duration such as 30d, 12h, 90m or 2w", param_hint="--older-than"
+        )
+    return float(number) * _UNITS[unit]
+
+
+def _forget(state: State, views: list[JobView], dry_run: bool, verb: str) -> None:
+    for view in views:
+        if not dry_run:
+            with state.ledger.lock(view.job):
+                state.ledger.delete_job(view.id)
+    if state.json:
+        state.out.json(
+            {
+                "dry_run": dry_run,
+                "removed": [] if dry_run else [v.id for v in views],
+                "would_remove": [v.id for v in views] if dry_run else [],
+            }
+        )
+        return
+    for view in views:
+        state.out.line(f"{'would remove' if dry_run else 'removed'} {view.id} ({view.status})")
     if not views:
-        state.out.note(f"no jobs yet in {ledger.path}")
+        state.out.note(f"no jobs to {verb}")
+
+
+@command(jobs_group, "rm")
+@click.argument("idents", metavar="ID...", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Also remove jobs whose batches have not ended.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+def jobs_rm_cmd(state: State, idents: tuple[str, ...], force: bool, dry_run: bool) -> int:
+    """Remove jobs from the ledger, with their working files (nothing is sent to the provider).
+
+    A job whose batches are still running is kept unless --force: without its record, a resume
+    could no longer find its batches.
+    """
+    from omnibatch.jobs import JobView
+    from omnibatch.ledger import JobNotFoundError
+
+    ledger = state.ledger
+    views: list[JobView] = []
+    for ident in idents:
+        job = ledger.find_job(ident)
+        if job is None:
+            raise JobNotFoundError(f"no job {ident!r} in the ledger {ledger.path}")
+        view = JobView(job, tuple(ledger.parts(job.id)))
+        if not force and view.status not in _ENDED and job.phase != "done":
+            raise click.UsageError(
+                f"job {view.id} is {view.status}: its batches may still run at "
+                f"{job.provider}; cancel it first, or pass --force to forget it anyway"
+            )
+        views.append(view)
+    _forget(state, views, dry_run, "remove")
+    return EXIT_OK
+
+
+@command(jobs_group, "prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    default="30d",
+    show_default=True,
+    metavar="AGE",
+    help="Only jobs created longer ago than this (30d, 12h, 90m, 2w).",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(_ENDED),
+    help="Only jobs with this status (repeatable; default: every ended job).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+def jobs_prune_cmd(state: State, older_than: str, statuses: tuple[str, ...], dry_run: bool) -> int:
+    """Remove ended jobs older than AGE from the ledger, with their working files.
+
+    Jobs whose batches have not ended are never pruned (`omnibatch jobs rm --force` removes one).
+    """
+    from omnibatch.jobs import JobView
+
+    cutoff = time.time() - _duration(older_than)
+    wanted = set(statuses or _ENDED)
+    ledger = state.ledger
+    views = []
+    for job in ledger.list_jobs():
+        if job.created_at > cutoff:
+            continue
+        view = JobView(job, tuple(ledger.parts(job.id)))
+        if view.status in wanted:
+            views.append(view)
+    _forget(state, views, dry_run, "prune")
     return EXIT_OK

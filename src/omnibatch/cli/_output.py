@@ -22,16 +22,17 @@ if TYPE_CHECKING:
 __all__ = ["Printer", "fmt_counts", "fmt_time"]
 
 
-def fmt_time(value: float | datetime | None) -> str:
-    """A local, minute-precision timestamp for tables."""
+def fmt_time(value: float | datetime | None, *, short: bool = False) -> str:
+    """A local, minute-precision timestamp for tables (``short``: without the year)."""
     if value is None:
         return "-"
     when = value if isinstance(value, datetime) else datetime.fromtimestamp(value)
-    return when.astimezone().strftime("%Y-%m-%d %H:%M")
+    return when.astimezone().strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
 
 
 def fmt_counts(counts: Mapping[str, int]) -> str:
-    """``7/10 done (6 ok, 1 failed)``."""
+    """``7/10 done (6 ok, 1 errored)``: requests that did not succeed are ``errored``, as in
+    OUTPUT (``failed`` is a batch's status, never a request's)."""
     total = int(counts.get("total", 0))
     ok = int(counts.get("succeeded", 0))
     failed = int(counts.get("failed", 0))
@@ -40,7 +41,7 @@ def fmt_counts(counts: Mapping[str, int]) -> str:
     text = f"{done}/{total} done"
     extra = [f"{ok} ok"] if done else []
     if failed:
-        extra.append(f"{failed} failed")
+        extra.append(f"{failed} errored")
     if other:
         extra.append(f"{other} not run")
     return f"{text} ({', '.join(extra)})" if extra else text
@@ -97,8 +98,8 @@ class Printer:
             click.echo(self.state.redact(f"warning: {text}"), err=True)
 
     def line(self, text: str) -> None:
-        """A line of the command's result (stdout)."""
-        click.echo(self.state.redact(text))
+        """A line of the command's result (stdout; stderr when stdout carries results)."""
+        click.echo(self.state.redact(text), err=self.state.stdout_is_data)
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
         """A table on stdout: drawn by rich on a terminal, plain aligned columns otherwise (never

@@ -16,7 +16,7 @@ from omnibatch.jobs import JobObserver, JobView
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress, TaskID
+    from rich.live import Live
 
     from omnibatch.models import Batch
 
@@ -160,14 +160,25 @@ class LineProgress(JobObserver):
         """Nothing to tear down for plain lines."""
 
 
+# Columns of the rich display, and the order they go when the terminal is too narrow: a
+# narrow terminal loses whole columns (ETA first), never letters of an id or a status.
+_COLUMNS = ("label", "bar", "counts", "status", "elapsed", "eta")
+_DROP_ORDER = ("eta", "elapsed", "bar", "status")
+_BAR_MIN, _BAR_MAX = 10, 30
+_GAP = 1
+
+
 class RichProgress(JobObserver):
-    """A live display on a terminal: a bar per batch and one for the job, with the status,
-    counts, elapsed time and ETA."""
+    """A live display on a terminal: a row per batch and one for the job, with a bar, the
+    counts, the status (normalized and raw), elapsed time and ETA. Whatever the terminal's
+    width, each line fits it: columns are dropped, words are never cut."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self._progress: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
+        self._live: Live | None = None
+        self._rows: list[Row] = []
+        self._start = time.monotonic()
+        self._first_done: dict[str, tuple[float, int]] = {}
 
     def message(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
@@ -182,53 +193,95 @@ class RichProgress(JobObserver):
         self.stop(rows_of_job(view))
 
     def start(self, rows: Sequence[Row]) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.live import Live
 
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=30),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+        self._start = time.monotonic()
+        self._first_done.clear()
+        self._rows = list(rows)
+        self._live = Live(
+            get_renderable=self._renderable,
             console=self.console,
             transient=False,
             refresh_per_second=4,
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
-        self.update(rows)  # every row exists before the first frame is drawn
-        self._progress.start()
+        self._live.start(refresh=True)  # every row exists before the first poll returns
 
     def update(self, rows: Sequence[Row]) -> None:
-        if self._progress is None:
+        if self._live is None:
             return
-        for row in rows:
-            task = self._tasks.get(row.key)
-            if task is None:
-                task = self._progress.add_task(
-                    row.label, total=max(row.total, 1), status=row.status_text
-                )
-                self._tasks[row.key] = task
-            self._progress.update(
-                task,
-                completed=row.done,
-                total=max(row.total, 1),
-                status=row.status_text,
-                description=row.label,
-            )
-        if self._progress.live.is_started:
-            self._progress.refresh()  # draw each poll round now, not at the next tick
+        if rows:
+            self._rows = list(rows)
+        self._live.refresh()  # draw each poll round now, not at the next tick
 
     def stop(self, rows: Sequence[Row]) -> None:
-        if self._progress is not None:
-            self.update(rows)
-            self._progress.stop()
-            self._progress = None
-            self._tasks.clear()
+        if self._live is not None:
+            if rows:
+                self._rows = list(rows)
+            self._live.refresh()
+            self._live.stop()
+            self._live = None
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def _eta(self, row: Row, now: float) -> str:
+        if row.total and row.done >= row.total:
+            return "ETA 0:00:00"
+        first = self._first_done.setdefault(row.key, (now, row.done))
+        gained, spent = row.done - first[1], now - first[0]
+        if gained <= 0 or spent <= 0:
+            return "ETA -:--:--"
+        return "ETA " + _clock((row.total - row.done) * spent / gained)
+
+    def cells(self, row: Row, now: float) -> dict[str, str]:
+        """The text of each column of one row (the bar is drawn separately)."""
+        return {
+            "label": row.label,
+            "counts": f"{row.done}/{row.total}",
+            "status": row.status_text,
+            "elapsed": _clock(now - self._start),
+            "eta": self._eta(row, now),
+        }
+
+    def columns_for(self, width: int, rows: Sequence[dict[str, str]]) -> tuple[list[str], int]:
+        """The columns that fit in ``width``, and the bar's width (0: no bar)."""
+        from rich.cells import cell_len
+
+        need = {
+            name: max((cell_len(r[name]) for r in rows), default=0)
+            for name in _COLUMNS
+            if name != "bar"
+        }
+        shown = list(_COLUMNS)
+        for drop in (None, *_DROP_ORDER):
+            if drop is not None:
+                shown.remove(drop)
+            text = sum(need[c] for c in shown if c != "bar") + _GAP * (len(shown) - 1)
+            if "bar" not in shown and text <= width:
+                return shown, 0
+            if "bar" in shown and text + _BAR_MIN <= width:
+                return shown, min(_BAR_MAX, width - text)
+        return shown, 0  # only the essentials left: rich folds them as a last resort
+
+    def _renderable(self) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        now = time.monotonic()
+        cells = [self.cells(row, now) for row in self._rows]
+        shown, bar = self.columns_for(self.console.width, cells)
+        grid = Table.grid(padding=(0, _GAP, 0, 0))
+        for name in shown:
+            grid.add_column(no_wrap=True, justify="right" if name == "counts" else "left")
+        for row, cell in zip(self._rows, cells, strict=True):
+            values: list[Any] = []
+            for name in shown:
+                if name == "bar":
+                    values.append(
+                        ProgressBar(total=max(row.total, 1), completed=row.done, width=bar)
+                    )
+                else:
+                    values.append(cell[name])
+            grid.add_row(*values)
+        return grid

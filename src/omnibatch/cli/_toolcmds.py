@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sys
 import tempfile
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -21,10 +22,9 @@ if TYPE_CHECKING:
 
 def _adapter(name: str) -> ProviderAdapter:
     """An adapter for local work (validation, translation): no key, nothing sent."""
-    from omnibatch._plugins import get_registry
+    from omnibatch.pipeline import local_adapter
 
-    cls = get_registry().provider(name)
-    return cls(api_key=None)
+    return local_adapter(name)
 
 
 def _source(source: str, workdir: Path, model: str | None) -> str:
@@ -48,7 +48,7 @@ def _problem_line(source: str, problem: ValidationProblem) -> str:
 @click.argument(
     "input_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, allow_dash=True)
 )
-@click.option("--model", metavar="MODEL", help="Check as if every request used this model.")
+@click.option("-m", "--model", metavar="MODEL", help="Check as if every request used this model.")
 @click.option(
     "--max-requests-per-batch",
     type=click.IntRange(min=1),
@@ -89,7 +89,7 @@ def validate_cmd(
                 "requests": report.total,
                 "batches": len(report.parts),
                 "endpoint": report.endpoint,
-                "model": report.model,
+                "model": report.model or model,
                 "problem_count": report.problem_count,
                 "problems": [p.model_dump() for p in report.problems],
             }
@@ -126,7 +126,7 @@ def validate_cmd(
     type=click.Path(dir_okay=False),
     help="Where to write the provider's JSONL.",
 )
-@click.option("--model", metavar="MODEL", help="Run every request on this model.")
+@click.option("-m", "--model", metavar="MODEL", help="Run every request on this model.")
 @GENERATE_IDS
 def convert_cmd(
     state: State,
@@ -166,7 +166,7 @@ def convert_cmd(
                 "provider": adapter.name,
                 "requests": prepared.total,
                 "endpoint": prepared.endpoint,
-                "model": prepared.model,
+                "model": prepared.model or model,
                 "model_at_batch_level": job_level,
             }
         )
@@ -289,6 +289,53 @@ class _ServeOutput(io.StringIO):
             )
 
 
+class _LoggedRequests(deque[Any]):
+    """The emulator's request log (``stats.requests``), also printing each record as it is
+    appended. The records hold no secret header values; the line is redacted all the same."""
+
+    def __init__(self, records: deque[Any], state: State) -> None:
+        super().__init__(records, maxlen=records.maxlen)
+        self._state = state
+
+    def append(self, record: Any) -> None:
+        super().append(record)
+        query = f"?{record.query}" if record.query else ""
+        fault = f" fault={record.fault}" if record.fault else ""
+        status = record.status if record.status is not None else "-"
+        line = f"{record.method} {record.path}{query} -> {status}{fault}"
+        click.echo(self._state.redact(f"emulator: {line}"), err=True)
+
+
+def _serve_logged(
+    state: State,
+    host: str,
+    port: int,
+    speed: float,
+    fault_rate: float,
+    seed: int | None,
+    api_key: str | None,
+    fault_config: str | None,
+) -> int:
+    """``emulator serve -v``: the same server, with its request log echoed to stderr."""
+    import threading
+
+    from omnibatch.emulator import serve
+    from omnibatch.emulator.server import _signals
+
+    server = serve(host, port, speed, fault_rate, seed, api_key, fault_config=fault_config)
+    stats = server.emulator.stats
+    stats.requests = _LoggedRequests(stats.requests, state)
+    stop = threading.Event()
+    out = _ServeOutput(state)
+    with server, _signals(stop):
+        width = max((len(name) for name in server.urls), default=0)
+        for name, url in server.urls.items():
+            out.write(f"{name.ljust(width)}   {url}\n")
+        while not stop.wait(0.2):
+            pass
+    return 0
+
+
 @command(emulator_group, "serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
@@ -335,15 +382,24 @@ def serve_cmd(
     api_key: str | None,
     fault_config: str | None,
 ) -> int:
-    """Serve the emulator over HTTP until Ctrl-C; prints each dialect's base URL."""
+    """Serve the emulator over HTTP until Ctrl-C; prints each dialect's base URL.
+
+    With -v, logs every request it answers on stderr (method, path, status, fault; secret
+    headers are never printed).
+    """
     from omnibatch._exceptions import ConfigurationError
     from omnibatch.emulator import UnsafeBindError, run_server
 
     state.add_secret(api_key)
     try:
-        code: Any = run_server(
-            host, port, speed, fault_rate, seed, api_key, fault_config, out=_ServeOutput(state)
-        )
+        if state.verbose:
+            code: Any = _serve_logged(
+                state, host, port, speed, fault_rate, seed, api_key, fault_config
+            )
+        else:
+            code = run_server(
+                host, port, speed, fault_rate, seed, api_key, fault_config, out=_ServeOutput(state)
+            )
     except UnsafeBindError as exc:
         raise ConfigurationError(str(exc)) from None
     except OSError as exc:

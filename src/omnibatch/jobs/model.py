@@ -26,6 +26,7 @@ __all__ = [
     "hash_file",
     "job_key",
     "part_key",
+    "request_words",
 ]
 
 JOB_METADATA_KEY = "omnibatch_job"
@@ -152,7 +153,7 @@ class JobView:
             "embedded": job.embedded,
             "status": self.status,
             "phase": job.phase,
-            "counts": self.counts,
+            "counts": request_words(self.counts),
             "requests": job.total,
             "input": job.input_path,
             "output": job.output_path,
@@ -162,12 +163,12 @@ class JobView:
             "updated_at": datetime.fromtimestamp(job.updated_at, UTC).isoformat(),
             "batches": [
                 {
-                    "part": p.part,
+                    "part": p.part + 1,  # numbered from 1, as every message says "part 1/3"
                     "requests": p.requests,
                     "batch_id": p.batch_id,
                     "status": p.status,
                     "provider_status": p.provider_status,
-                    "counts": dict(p.counts),
+                    "counts": request_words(p.counts),
                     "input_file_id": p.file_id,
                     "output_file_ids": list(p.output_file_ids),
                     "error_file_ids": list(p.error_file_ids),
@@ -250,3 +251,9 @@ def placeholder_batch(part: PartRecord, provider: str) -> Batch:
         provider_status=part.provider_status or "unknown",
         request_counts=RequestCounts(**{k: int(v) for k, v in part.counts.items()}),
     )
+
+
+def request_words(counts: Mapping[str, Any]) -> dict[str, Any]:
+    """Request counts in OUTPUT's words: a request that did not succeed is ``errored`` (the
+    word ``failed`` belongs to a batch's status)."""
+    return {("errored" if key == "failed" else key): value for key, value in counts.items()}

@@ -108,7 +108,7 @@ from omnibatch.results import OutputSummary, PartResults, write_output
 if TYPE_CHECKING:
     from omnibatch.client import BatchClient
 
-__all__ = ["OPERATION_EXTENSION", "Checkpoint", "JobRunner"]
+__all__ = ["OPERATION_EXTENSION", "Checkpoint", "JobRunner", "purge_job_files"]
 
 log = logging.getLogger("omnibatch")
 
@@ -125,7 +125,8 @@ class JobRunner:
     ``transport`` replaces the network (an emulator's ``MockTransport`` in tests); ``poll`` and
     ``retry`` tune waiting and HTTP retries; ``clock`` and ``sleep`` drive the polling loop;
     ``checkpoint`` is called at each named step (a test hook); ``keep_files`` keeps the
-    uploaded inputs.
+    uploaded inputs at the provider; ``keep_data`` keeps the job's working files on disk
+    (otherwise only what a resume needs is kept, and nothing once the job is done).
     """
 
     def __init__(
@@ -140,6 +141,7 @@ class JobRunner:
         transport: httpx.BaseTransport | None = None,
         checkpoint: Checkpoint | None = None,
         keep_files: bool = False,
+        keep_data: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -149,6 +151,7 @@ class JobRunner:
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self.keep_files = keep_files
+        self.keep_data = keep_data
         self._clock = clock
         self._sleep = sleep
         self._checkpoint_hook = checkpoint
@@ -299,6 +302,7 @@ class JobRunner:
                 try:
                     with self.ledger.lock(job):
                         self.ledger.set_phase(job.id, "abandoned")
+                        purge_job_files(job, keep_ids=False)  # nothing there can be used
                 except BatchStateError:
                     continue  # still running in another process
 
@@ -580,6 +584,9 @@ class JobRunner:
         )
         self.observer.message(f"created batch {batch.id} for {label}")
         self._checkpoint("created")
+        if not self.keep_data:
+            # The batch exists: its translated copy of the input is never needed again.
+            part.part_path.unlink(missing_ok=True)
 
     # --- 4. wait ----------------------------------------------------------------------------------
 
@@ -712,6 +719,11 @@ class JobRunner:
             self._delete_inputs(client, job)
         self.ledger.set_phase(job.id, "done", output_path=str(output), summary=vars(summary))
         self._checkpoint("done")
+        if not self.keep_data:
+            # OUTPUT holds the results. A provider's job keeps its ids files (bytes per
+            # request), so `omnibatch results` can rebuild OUTPUT from the provider's files;
+            # an embedded job's batches are gone, so nothing of it is useful.
+            purge_job_files(job, keep_ids=not job.embedded)
         return self.view(job.id), summary
 
     def rewrite(self, view: JobView, output: Path) -> OutputSummary | None:
@@ -825,9 +837,23 @@ class JobRunner:
                 summary = self.rewrite(view, output)
                 if summary is not None:
                     return RunResult(self.view(view.id), True, output, summary, rewritten=True)
-            if resumed:
+                # Its downloads were removed when it ended (keep_data keeps them): the
+                # provider still has the result files, so they are fetched again, not paid.
+                ended = datetime.fromtimestamp(view.job.updated_at, UTC)
+                self.observer.message(
+                    f"job {view.id} finished at {ended:%Y-%m-%d %H:%M:%S} UTC; its downloaded "
+                    "results were removed, so they are fetched again; --new submits again"
+                )
+            elif resumed:
                 self.observer.message(f"resuming job {view.id} ({view.status})")
-            view = self.prepare(view, target)
+            try:
+                view = self.prepare(view, target)
+            except InputValidationError:
+                if not resumed and not view.parts:
+                    # Nothing was sent: an input that does not validate leaves no job behind.
+                    self.ledger.delete_job(view.id)
+                    self.current = None
+                raise
             if not view.created:
                 view = self.submit(view, target)
             if not wait:
@@ -838,3 +864,23 @@ class JobRunner:
                 return RunResult(view, resumed)
             view, summary = self.collect(view, output, target=target)
             return RunResult(view, resumed, output, summary)
+
+
+def purge_job_files(job: JobRecord, *, keep_ids: bool) -> None:
+    """Delete a job's working files: the translated input parts, uploads in flight, the
+    downloaded results, and (unless ``keep_ids``) the parts' custom id lists. The lock file
+    stays; the ledger keeps the job's record."""
+    root = job.workdir
+    for name in ("upload", "downloads"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    (root / "input-model.jsonl").unlink(missing_ok=True)
+    parts = root / "parts"
+    if not keep_ids:
+        shutil.rmtree(parts, ignore_errors=True)
+    elif parts.is_dir():
+        for path in parts.iterdir():
+            if path.suffix != ".ids":
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
