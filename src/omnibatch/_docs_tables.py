@@ -123,7 +123,7 @@ ENVIRONMENT = {
     "OMNIBATCH_PROVIDER": "the provider when none is passed (`--provider`, `provider=`)",
     "OMNIBATCH_CONFIG": "the config file to read instead of the project's and the user's",
     "OMNIBATCH_EMULATOR_URL": "root URL of an `omnibatch emulator serve`: every provider then "
-    "talks to it (at its emulator path), with a placeholder key",
+    "talks to it (at its emulator path), with the emulator's key, never a real one",
     "OMNIBATCH_EMULATOR_API_KEY": "the key `omnibatch emulator serve --api-key` accepts, and "
     "the one sent to it",
     "OMNIBATCH_HOME": "the data folder: the ledger of jobs and their working files",

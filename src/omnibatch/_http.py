@@ -88,6 +88,9 @@ _STATUS_ERRORS: dict[int, type[ProviderStatusError]] = {
     409: ConflictError,
     429: RateLimitError,
 }
+#: Error codes that mean a rejected credential whatever the status (Gemini answers a wrong
+#: key with a 400 whose reason is API_KEY_INVALID).
+_AUTH_CODES = frozenset({"API_KEY_INVALID"})
 
 
 def status_error(
@@ -96,6 +99,8 @@ def status_error(
     """The exception for a non-2xx answer, carrying provider, status, body and request id."""
     info = adapter.error_info(response)
     cls = _STATUS_ERRORS.get(response.status_code)
+    if info.code in _AUTH_CODES:
+        cls = AuthenticationError
     if cls is None:
         cls = ProviderServerError if response.status_code >= 500 else ProviderStatusError
     try:

@@ -233,7 +233,7 @@ def _provider_name(provider: str | None, config: FileConfig) -> tuple[str | None
     if os.environ.get(PROVIDER_ENV):
         return os.environ[PROVIDER_ENV], f"${PROVIDER_ENV}"
     if config.provider:
-        return config.provider, str(config.path)
+        return config.provider, str(config.origin("provider") or config.path)
     if os.environ.get(EMULATOR_URL_ENV):
         return DEFAULT_PROVIDER, f"the default on ${EMULATOR_URL_ENV}"
     return None, None
@@ -315,7 +315,8 @@ def resolve_provider(
         sources["base_url"] = f"${EMULATOR_URL_ENV}"
         emulated = True
     elif section_url:
-        url, sources["base_url"] = str(section_url), str(config.path)
+        origin = config.origin(f"providers.{cls.name}.base_url") or config.path
+        url, sources["base_url"] = str(section_url), str(origin)
     else:
         url, sources["base_url"] = cls.default_base_url, "default"
     key: str | None = None
@@ -333,7 +334,8 @@ def resolve_provider(
     if key is None and require_key and cls.requires_api_key:
         where = f"set ${key_env}" if key_env else "configure a key"
         if named_env:
-            where += f" (named by api_key_env in {config.path})"
+            origin = config.origin(f"providers.{cls.name}.api_key_env") or config.path
+            where += f" (named by api_key_env in {origin})"
         raise ConfigurationError(
             f"no API key for {cls.name}: {where} (or pass api_key=...)", provider=cls.name
         )

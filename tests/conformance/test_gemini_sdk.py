@@ -170,7 +170,8 @@ def test_wrong_key_is_the_sdk_s_client_error() -> None:
         sdk = genai.Client(api_key="wrong", http_options={"base_url": other.url("gemini")})
         with pytest.raises(errors.ClientError) as denied:
             sdk.batches.get(name="batches/x")
-        assert denied.value.code == 401 and denied.value.status == "UNAUTHENTICATED"
+        assert denied.value.code == 400 and denied.value.status == "INVALID_ARGUMENT"
+        assert "API_KEY_INVALID" in str(denied.value)
 
 
 def test_raw_answers_validate_against_the_sdk_models(
@@ -216,3 +217,98 @@ def test_the_sdk_sends_what_its_recording_says(server: EmulatorServer, emulator:
     assert seen[1] == ("GET", f"/v1beta/{job.name}")
     headers = {k.lower(): v for k, v in emulator.stats.requests[0].headers.items()}
     assert headers["x-goog-api-key"] == "<redacted>"
+
+
+def _batch_job(raw: dict[str, Any]) -> types.BatchJob:
+    """A raw batch Operation read as the SDK reads it, into a BatchJob that forbids
+    unknown fields."""
+    from google.genai import batches
+
+    return types.BatchJob.model_validate(batches._BatchJob_from_mldev(raw))
+
+
+def test_every_raw_answer_of_a_lifecycle_validates_strictly(
+    server: EmulatorServer, emulator: Emulator
+) -> None:
+    """Upload, file get and list, create, get until done, list, results download, an inline
+    batch, cancel and delete, read over raw HTTP: each body parses into the SDK's models
+    (which forbid unknown fields)."""
+    import httpx
+
+    lines = b"".join(
+        orjson.dumps({"key": f"k{i}", "request": {"contents": contents(f"q{i}")}}) + b"\n"
+        for i in range(3)
+    )
+    with httpx.Client(base_url=server.url("gemini"), headers={"x-goog-api-key": "k"}) as http:
+        start = http.post(
+            "/upload/v1beta/files",
+            headers={
+                "x-goog-upload-protocol": "resumable",
+                "x-goog-upload-command": "start",
+                "x-goog-upload-header-content-length": str(len(lines)),
+                "x-goog-upload-header-content-type": "application/jsonl",
+            },
+            json={"file": {"displayName": "in.jsonl"}},
+        )
+        assert start.status_code == 200
+        final = httpx.post(
+            start.headers["x-goog-upload-url"],
+            headers={"x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"},
+            content=lines,
+        )
+        uploaded = types.File.model_validate(final.json()["file"])
+        assert uploaded.name is not None and uploaded.size_bytes == len(lines)
+        types.File.model_validate(http.get(f"/v1beta/{uploaded.name}").json())
+        listing = types.ListFilesResponse.model_validate(http.get("/v1beta/files").json())
+        assert [f.name for f in listing.files or []] == [uploaded.name]
+
+        created = http.post(
+            f"/v1beta/models/{MODEL}:batchGenerateContent",
+            json={"batch": {"displayName": "d", "inputConfig": {"fileName": uploaded.name}}},
+        ).json()
+        assert _batch_job(created).state == types.JobState.JOB_STATE_PENDING
+        emulator.advance(30)
+        done = http.get(f"/v1beta/{created['name']}").json()
+        job = _batch_job(done)
+        assert job.state == types.JobState.JOB_STATE_SUCCEEDED
+        assert job.dest is not None and job.dest.file_name is not None
+        result_file = http.get(f"/v1beta/{job.dest.file_name}").json()
+        types.File.model_validate(result_file)
+        results = http.get(f"/download/v1beta/{job.dest.file_name}:download?alt=media")
+        rows = [orjson.loads(x) for x in results.content.splitlines() if x.strip()]
+        assert sorted(r["key"] for r in rows) == ["k0", "k1", "k2"]
+        for row in rows:
+            types.GenerateContentResponse.model_validate(row["response"])
+
+        inline = http.post(
+            f"/v1beta/models/{MODEL}:batchGenerateContent",
+            json={
+                "batch": {
+                    "inputConfig": {
+                        "requests": {
+                            "requests": [
+                                {"request": {"contents": contents("x")}, "metadata": {"key": "i"}}
+                            ]
+                        }
+                    }
+                }
+            },
+        ).json()
+        pending = http.post(
+            f"/v1beta/models/{MODEL}:batchGenerateContent",
+            json={"batch": {"inputConfig": {"fileName": uploaded.name}}},
+        ).json()
+        emulator.advance(30)
+        inline_done = _batch_job(http.get(f"/v1beta/{inline['name']}").json())
+        assert inline_done.dest is not None and inline_done.dest.inlined_responses
+        for answer in inline_done.dest.inlined_responses:
+            assert answer.response is not None
+        listed = http.get("/v1beta/batches").json()
+        names = [_batch_job(op).name for op in listed["operations"]]
+        assert set(names) == {created["name"], inline["name"], pending["name"]}
+        # Cancel of a finished batch is refused in Google's error shape; delete answers {}.
+        cancel = http.post(f"/v1beta/{pending['name']}:cancel")
+        assert cancel.status_code == 400
+        assert cancel.json()["error"]["status"] == "FAILED_PRECONDITION"
+        assert http.delete(f"/v1beta/{pending['name']}").json() == {}
+        assert http.delete(f"/v1beta/{uploaded.name}").json() == {}

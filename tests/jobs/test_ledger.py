@@ -227,3 +227,37 @@ def test_unwritable_home_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(LedgerError, match="OMNIBATCH_HOME"):
         Ledger(blocker / "home")
+
+
+def test_one_job_per_identity_has_no_salt_and_schema_1_migrates(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    with Ledger(home) as ledger:
+        first, created = ledger.open_job(**_open_args("same"))
+        again, created_again = ledger.open_job(**_open_args("same"))
+        assert created and not created_again and again.id == first.id  # looked up, not added
+        later, _ = ledger.open_job(**_open_args("same"), new=True)
+        assert (first.key_salt, later.key_salt) == ("", later.id)
+        assert first.identity != later.identity
+    # A schema-1 ledger (no salt column) holding two jobs of one identity migrates on open.
+    db = sqlite3.connect(home / DB_NAME)
+    db.execute("DROP INDEX jobs_identity")
+    db.execute("ALTER TABLE jobs DROP COLUMN key_salt")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Ledger(home) as ledger:
+        salts = {j.id: j.key_salt for j in ledger.list_jobs()}
+    assert salts == {first.id: "", later.id: later.id}
+
+
+def _open_args(key: str) -> dict[str, object]:
+    return {
+        "job_key": key,
+        "provider": "openai",
+        "base_url": None,
+        "key_source": None,
+        "embedded": False,
+        "input_path": "/in.jsonl",
+        "input_hash": "abc",
+        "options": {},
+    }

@@ -496,3 +496,15 @@ def test_runner_does_not_touch_the_network_without_a_transport_request(
     view = runner.prepare(view, OPENAI)
     assert not resumed and len(view.parts) == 1 and view.status == "submitting"
     assert view.parts[0].part_path.exists()
+
+
+def test_a_real_job_is_never_sent_to_a_leftover_emulator(
+    make_runner: Callable[..., JobRunner], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = write_input(tmp_path / "in.jsonl", 1)
+    runner = make_runner()
+    view = runner.run(source, None, OPENAI, JobOptions(), wait=False).view
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("OMNIBATCH_EMULATOR_URL", "http://127.0.0.1:9")
+    with pytest.raises(ConfigurationError, match="unset it to reach the job"):
+        runner.settings_for(view.job)

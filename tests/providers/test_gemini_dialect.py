@@ -227,17 +227,23 @@ def test_resumable_upload_resend_query_and_errors(http: httpx.Client) -> None:
 def test_errors_have_google_s_shape(emulator: Emulator, http: httpx.Client) -> None:
     with httpx.Client(transport=emulator.transport(), base_url=ROOT) as bare:
         denied = bare.get("/v1beta/batches")
-    assert denied.status_code == 401
-    assert denied.json()["error"]["status"] == "UNAUTHENTICATED"
-    assert denied.json()["error"]["code"] == 401
+    # No key: the real API's 403 PERMISSION_DENIED (not a 401).
+    assert denied.status_code == 403
+    assert denied.json()["error"]["status"] == "PERMISSION_DENIED"
+    assert denied.json()["error"]["code"] == 403
     assert (
         http.get("/v1beta/batches", headers={"x-goog-api-key": ""}, params={"key": "k"}).status_code
         == 200
     )  # ?key= works too
     locked = Emulator([GeminiDialect], config=EmulatorConfig(api_key="right"), clock=ManualClock())
     with httpx.Client(transport=locked.transport(), base_url=ROOT, headers=KEY) as wrong:
-        body = wrong.get("/v1beta/batches").json()
+        answer = wrong.get("/v1beta/batches")
+        body = answer.json()
         assert body["error"]["message"] == "API key not valid. Please pass a valid API key."
+        # A wrong key: 400 INVALID_ARGUMENT with the ErrorInfo reason API_KEY_INVALID.
+        assert answer.status_code == 400 and body["error"]["status"] == "INVALID_ARGUMENT"
+        reasons = [d.get("reason") for d in body["error"]["details"]]
+        assert "API_KEY_INVALID" in reasons
     nothing = http.get("/v1beta/batches/nope")
     assert nothing.status_code == 404 and nothing.json() == {
         "error": {"code": 404, "message": "Batch batches/nope not found.", "status": "NOT_FOUND"}

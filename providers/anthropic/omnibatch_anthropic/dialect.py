@@ -75,6 +75,7 @@ class AnthropicDialect(Dialect):
     name: ClassVar[str] = "anthropic"
     prefix: ClassVar[str] = "/anthropic"
     base_url_suffix: ClassVar[str] = ""
+    max_request_bytes: ClassVar[int] = MAX_BODY_BYTES
 
     # -- plumbing -------------------------------------------------------------------------
 

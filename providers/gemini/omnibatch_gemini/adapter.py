@@ -562,5 +562,10 @@ class GeminiAdapter(ProviderAdapter):
             return info
         error = body.get("error") if isinstance(body, Mapping) else None
         if isinstance(error, Mapping) and isinstance(error.get("status"), str):
+            # A wrong key is a 400 INVALID_ARGUMENT whose ErrorInfo reason says so.
+            details = error.get("details")
+            for detail in details if isinstance(details, list) else ():
+                if isinstance(detail, Mapping) and detail.get("reason") == "API_KEY_INVALID":
+                    return ErrorInfo(info.message, "API_KEY_INVALID", info.request_id)
             return ErrorInfo(info.message, error["status"], info.request_id)
         return info

@@ -50,6 +50,7 @@ __all__ = ["GeminiDialect"]
 WINDOW_SECONDS = 48 * 3600  # pending or running for 48 hours: expired
 FILE_TTL_SECONDS = 48 * 3600
 INLINE_LIMIT = 20 * 1024 * 1024
+FILE_LIMIT = 2 * 1024 * 1024 * 1024  # the File API's limit per file
 CHUNK_GRANULARITY = 8 * 1024 * 1024
 # The fake model speaks OpenAI chat: requests are shown to it in that shape.
 ANSWER_ENDPOINT = "/v1/chat/completions"
@@ -172,6 +173,10 @@ class GeminiDialect(Dialect):
     name: ClassVar[str] = "gemini"
     prefix: ClassVar[str] = "/gemini"
     base_url_suffix: ClassVar[str] = ""
+    # Uploads arrive in chunks of a file of up to 2 GB; other bodies hold at most the
+    # 20 MB of inline requests, plus room for the 400 that names that limit.
+    max_upload_bytes: ClassVar[int] = FILE_LIMIT
+    max_request_bytes: ClassVar[int] = 2 * INLINE_LIMIT
 
     def __init__(self) -> None:
         self._uploads: dict[str, _Upload] = {}
@@ -193,19 +198,47 @@ class GeminiDialect(Dialect):
         return {"error": {"code": status_code, "message": message, "status": status}}
 
     def unauthorized(self, request: httpx.Request, token: str | None) -> httpx.Response:
+        # The Generative Language API answers a missing key 403 PERMISSION_DENIED and a
+        # wrong one 400 INVALID_ARGUMENT with an ErrorInfo of reason API_KEY_INVALID.
         if token is None:
             message = (
                 "Method doesn't allow unregistered callers (callers without established "
                 "identity). Please use API Key or other form of API consumer identity to call "
                 "this API."
             )
-        else:
-            message = "API key not valid. Please pass a valid API key."
-        return self.error_response(401, message, type="UNAUTHENTICATED")
+            return self.error_response(403, message, type="PERMISSION_DENIED")
+        body = self.error_body(
+            400, "API key not valid. Please pass a valid API key.", type="INVALID_ARGUMENT"
+        )
+        body["error"]["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": "API key not valid. Please pass a valid API key.",
+            },
+        ]
+        return self.json_response(body, 400)
 
     def check_auth(self, engine: Engine, request: httpx.Request) -> httpx.Response | None:
         key = request.headers.get("x-goog-api-key") or request.url.params.get("key")
         return check_key(self, engine, request, key or None)
+
+    def preflight(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response | None:
+        path = path.rstrip("/") or "/"
+        session_id = request.url.params.get("upload_id")
+        if _UPLOAD.match(path) and request.method == "POST" and session_id is not None:
+            # The session URL is the credential of an upload's bytes: an unknown session
+            # is refused before its body is read.
+            if session_id not in self._uploads:
+                return self.error_response(404, "No upload session with this upload_id.")
+            return None
+        return self.check_auth(engine, request)
 
     def handle(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response:
         try:
@@ -324,6 +357,8 @@ class GeminiDialect(Dialect):
             size = int(headers.get("x-goog-upload-header-content-length", ""))
         except ValueError:
             raise self._bad("X-Goog-Upload-Header-Content-Length is required.") from None
+        if not 0 <= size <= FILE_LIMIT:
+            raise self._bad(f"A file holds at most {FILE_LIMIT} bytes; {size} were announced.")
         meta: Any = {}
         if request.content:
             try:
@@ -382,6 +417,10 @@ class GeminiDialect(Dialect):
             if offset > len(upload.data):
                 raise self._bad(
                     f"X-Goog-Upload-Offset {offset} is past the {len(upload.data)} bytes received."
+                )
+            if offset + len(request.content) > upload.size:
+                raise self._bad(
+                    f"The chunk ends past the {upload.size} bytes the upload announced."
                 )
             # A resent chunk replaces what followed its offset (resumable semantics).
             del upload.data[offset:]

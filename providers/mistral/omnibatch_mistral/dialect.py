@@ -74,8 +74,17 @@ STATUS = {
     Phase.CANCELLING: "CANCELLATION_REQUESTED",
     Phase.CANCELLED: "CANCELLED",
 }
-FILE_PURPOSES = ("fine-tune", "batch", "ocr", "audio")
+# The spec's FilePurpose, plus agentic_safety, which mistralai 3.7 sends.
+FILE_PURPOSES = ("fine-tune", "batch", "ocr", "agentic_safety")
+SAMPLE_TYPES = ("pretrain", "instruct", "batch_request", "batch_result", "batch_error")
+SOURCES = ("upload", "repository", "mistral")
 VISIBILITIES = ("workspace", "user")
+# Upload ``expiry`` is in hours; the service keeps a file at most this long (an assumption:
+# one year) and refuses anything else with a 422, so no expiry can overflow a time stamp.
+MAX_EXPIRY_HOURS = 365 * 24
+# What pydantic reads as a boolean in a query string (case-insensitive).
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 MAX_INLINE_REQUESTS = 10_000
 MAX_REPORTED_ISSUES = 1_000
 # Query keys of GET /v1/batch/jobs; any other key is a metadata filter (the SDK
@@ -87,6 +96,7 @@ _LIST_KEYS = frozenset(
 
 _JOB = re.compile(r"^/v1/batch/jobs/([^/]+)$")
 _JOB_CANCEL = re.compile(r"^/v1/batch/jobs/([^/]+)/cancel$")
+_FILE_PATHS = re.compile(r"^/v1/files(?:/[^/]+(?:/(?:content|url))?)?$")
 
 
 def _detail(kind: str, loc: list[str | int], msg: str, value: Any = None) -> dict[str, Any]:
@@ -162,14 +172,17 @@ class MistralDialect(Dialect):
                 return self._cancel(engine, m.group(1))
         elif m := _JOB.match(path):
             if method == "GET":
-                inline = request.url.params.get("inline", "false").lower() == "true"
+                inline = self._bool(request.url.params, "inline", False)
                 job = self._job(engine, m.group(1))
                 return self.json_response(self.job_object(engine, job, inline=inline))
             if method == "DELETE":
                 job = self._job(engine, m.group(1))
                 engine.delete_batch(job.id)
                 return self.json_response({"id": job.id, "object": "batch", "deleted": True})
-        return self.error_response(404, "Not Found", type="not_found")
+        if _FILE_PATHS.match(path) or path.startswith("/v1/batch/jobs"):
+            # FastAPI's answer to a served path asked with another method.
+            return self.json_response({"detail": "Method Not Allowed"}, 405)
+        return self.json_response({"detail": "Not Found"}, 404)
 
     def _file(self, engine: Engine, file_id: str) -> StoredFile:
         stored = engine.get_file(file_id, self.name)
@@ -243,12 +256,29 @@ class MistralDialect(Dialect):
             )
         expires_at = None
         if "expiry" in fields and fields["expiry"].text.strip():
+            raw = fields["expiry"].text.strip()
             try:
-                hours = int(fields["expiry"].text)
+                hours = int(raw)
             except ValueError:
                 raise self.validation_error(
-                    [_detail("int_parsing", ["body", "expiry"], "Input should be a valid integer")]
+                    [
+                        _detail(
+                            "int_parsing",
+                            ["body", "expiry"],
+                            "Input should be a valid integer",
+                            raw,
+                        )
+                    ]
                 ) from None
+            if not 1 <= hours <= MAX_EXPIRY_HOURS:
+                kind, bound = (
+                    ("greater_than_equal", "greater than or equal to 1")
+                    if hours < 1
+                    else ("less_than_equal", f"less than or equal to {MAX_EXPIRY_HOURS}")
+                )
+                raise self.validation_error(
+                    [_detail(kind, ["body", "expiry"], f"Input should be {bound}", raw)]
+                )
             expires_at = engine.now() + hours * 3600
         filename = upload.filename or "upload"
         is_jsonl = filename.endswith(".jsonl")
@@ -275,16 +305,56 @@ class MistralDialect(Dialect):
         params = request.url.params
         page = self._int(params.get("page"), "page", 0, 0)
         size = self._int(params.get("page_size"), "page_size", 100, 1)
-        purpose = params.get("purpose")
-        sample_types = params.get_list("sample_type")
+        include_total = self._bool(params, "include_total", True)
+        purposes = self._enums(params, "purpose", FILE_PURPOSES)
+        sample_types = self._enums(params, "sample_type", SAMPLE_TYPES)
+        sources = self._enums(params, "source", SOURCES)
+        mimetypes = params.get_list("mimetypes")
+        search = params.get("search")
         files = [
             f
             for f in reversed(engine.list_files(self.name))
-            if (purpose is None or f.purpose == purpose)
+            if (not purposes or f.purpose in purposes)
             and (not sample_types or f.extra.get("sample_type") in sample_types)
+            and (not sources or f.extra.get("source", "upload") in sources)
+            and (not mimetypes or f.extra.get("mimetype") in mimetypes)
+            and (search is None or search.lower() in f.filename.lower())
         ]
         data = [self.file_object(f) for f in files[page * size : (page + 1) * size]]
-        return self.json_response({"data": data, "object": "list", "total": len(files)})
+        total = len(files) if include_total else None
+        return self.json_response({"data": data, "object": "list", "total": total})
+
+    def _bool(self, params: httpx.QueryParams, name: str, default: bool) -> bool:
+        """A boolean query parameter read as FastAPI does (``1``/``true``/``yes``/``on`` ...);
+        anything else, ``null`` included, is a 422."""
+        raw = params.get(name)
+        if raw is None:
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise self.validation_error(
+            [
+                _detail(
+                    "bool_parsing",
+                    ["query", name],
+                    "Input should be a valid boolean, unable to interpret input",
+                    raw,
+                )
+            ]
+        )
+
+    def _enums(self, params: httpx.QueryParams, name: str, allowed: tuple[str, ...]) -> list[str]:
+        """The values of a repeated enum query parameter; one outside ``allowed`` is a 422."""
+        values = params.get_list(name)
+        for value in values:
+            if value not in allowed:
+                expected = ", ".join(f"'{a}'" for a in allowed)
+                raise self.validation_error(
+                    [_detail("enum", ["query", name], f"Input should be {expected}", value)]
+                )
+        return values
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -441,6 +511,7 @@ class MistralDialect(Dialect):
                         )
                     ]
                 )
+        self._bool(params, "created_by_me", False)
         order_by = params.get("order_by", "-created")
         if order_by not in ("created", "-created"):
             raise self.validation_error(

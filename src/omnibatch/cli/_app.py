@@ -342,19 +342,39 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
+def _vanished_hint(exc: BaseException) -> str | None:
+    """What to say when a provider no longer knows a batch or file: on an emulator, which
+    keeps its state in memory unless told otherwise, the usual cause is a restart."""
+    from omnibatch._exceptions import NotFoundError
+    from omnibatch.config import EMULATOR_URL_ENV
+
+    if not isinstance(exc, NotFoundError) or not os.environ.get(EMULATOR_URL_ENV):
+        return None
+    return (
+        "the emulator may have restarted: it keeps batches and files in memory unless served "
+        "with `omnibatch emulator serve --state-dir DIR`; run the command again with --new to "
+        "submit the job anew"
+    )
+
+
 def _report(state: State, exc: BaseException, code: int) -> None:
     from omnibatch._exceptions import InputValidationError, WaitTimeoutError
 
     kind = type(exc).__name__
+    hint = _vanished_hint(exc)
     if state.json:
         payload: dict[str, Any] = {"type": kind, "message": str(exc), "exit_code": code}
         if isinstance(exc, InputValidationError):
             payload["problems"] = [p.model_dump() for p in exc.problems]
+        if hint is not None:
+            payload["hint"] = hint
         if isinstance(exc, WaitTimeoutError) and exc.waited_seconds is not None:
             payload["waited_seconds"] = exc.waited_seconds
         state.out.json({"error": payload})
         return
     click.echo(state.redact(f"error: {exc}"), err=True)
+    if hint is not None:
+        click.echo(f"hint: {hint}", err=True)
     if isinstance(exc, InputValidationError) and len(exc.problems) > 20 and exc.source:
         click.echo(f"run `omnibatch validate {exc.source}` to see every problem", err=True)
 

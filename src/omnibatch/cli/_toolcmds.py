@@ -315,6 +315,7 @@ def _serve_logged(
     seed: int | None,
     api_key: str | None,
     fault_config: str | None,
+    state_dir: str | None,
 ) -> int:
     """``emulator serve -v``: the same server, with its request log echoed to stderr."""
     import threading
@@ -322,7 +323,9 @@ def _serve_logged(
     from omnibatch.emulator import serve
     from omnibatch.emulator.server import _signals
 
-    server = serve(host, port, speed, fault_rate, seed, api_key, fault_config=fault_config)
+    server = serve(
+        host, port, speed, fault_rate, seed, api_key, fault_config=fault_config, state_dir=state_dir
+    )
     stats = server.emulator.stats
     stats.requests = _LoggedRequests(stats.requests, state)
     stop = threading.Event()
@@ -372,6 +375,13 @@ def _serve_logged(
     metavar="FILE",
     help="A TOML fault plan.",
 )
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Keep files, batches and the clock in DIR, so a restart continues its batches "
+    "(default: in memory only).",
+)
 def serve_cmd(
     state: State,
     host: str,
@@ -381,6 +391,7 @@ def serve_cmd(
     seed: int | None,
     api_key: str | None,
     fault_config: str | None,
+    state_dir: str | None,
 ) -> int:
     """Serve the emulator over HTTP until Ctrl-C; prints each dialect's base URL.
 
@@ -394,11 +405,19 @@ def serve_cmd(
     try:
         if state.verbose:
             code: Any = _serve_logged(
-                state, host, port, speed, fault_rate, seed, api_key, fault_config
+                state, host, port, speed, fault_rate, seed, api_key, fault_config, state_dir
             )
         else:
             code = run_server(
-                host, port, speed, fault_rate, seed, api_key, fault_config, out=_ServeOutput(state)
+                host,
+                port,
+                speed,
+                fault_rate,
+                seed,
+                api_key,
+                fault_config,
+                out=_ServeOutput(state),
+                state_dir=state_dir,
             )
     except UnsafeBindError as exc:
         raise ConfigurationError(str(exc)) from None

@@ -32,6 +32,10 @@ class EmulatorConfig:
     - ``embedding_dimensions``: length of the fake embedding vectors (unless the request
       asks for ``dimensions``).
     - ``request_log_size``: how many requests ``stats.requests`` remembers.
+    - ``max_body_bytes``: a ceiling on every request body, below the per-route caps each
+      dialect sets (``None``: the dialects' caps alone); larger bodies get a 413 unread.
+    - ``idle_timeout``: wall seconds the HTTP server waits for the next byte of a request
+      (or for the next request on a kept-alive connection) before closing it.
     """
 
     speed: float = 1.0
@@ -46,6 +50,8 @@ class EmulatorConfig:
     shuffle_output: bool = True
     embedding_dimensions: int = 16
     request_log_size: int = 10_000
+    max_body_bytes: int | None = None
+    idle_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -57,5 +63,9 @@ class EmulatorConfig:
                 raise ValueError(f"{name} must be >= 0")
         if not 0.0 <= self.request_error_rate <= 1.0:
             raise ValueError("request_error_rate must be within [0, 1]")
+        if self.max_body_bytes is not None and self.max_body_bytes < 0:
+            raise ValueError("max_body_bytes must be >= 0")
+        if self.idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
         if self.embedding_dimensions < 1:
             raise ValueError("embedding_dimensions must be >= 1")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
@@ -14,6 +16,7 @@ from omnibatch.emulator.config import EmulatorConfig
 from omnibatch.emulator.dialect import Dialect, HTTPErrorResponse
 from omnibatch.emulator.engine import Engine, RequestRecord, Snapshot, Stats
 from omnibatch.emulator.faults import FaultDecision, FaultPlan
+from omnibatch.emulator.state import StateDir
 
 __all__ = ["DialectSpec", "Emulator", "Outcome", "default_dialect_classes"]
 
@@ -21,7 +24,10 @@ __all__ = ["DialectSpec", "Emulator", "Outcome", "default_dialect_classes"]
 DialectSpec = Mapping[str, type[Dialect]] | Iterable[type[Dialect] | Dialect]
 
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
+_SECRET_QUERY = frozenset({"key", "api_key", "api-key"})
 _HTTP_FAULTS = {"429": 429, "500": 500, "502": 502, "503": 503}
+#: Body cap of a request no dialect is mounted for (it is answered 404 anyway).
+_UNROUTED_BODY_LIMIT = 64 * 1024
 
 
 def default_dialect_classes() -> dict[str, type[Dialect]]:
@@ -44,6 +50,20 @@ class Outcome:
     response: httpx.Response | None
     fault: FaultDecision | None = None
     processed: bool = True
+
+
+def _redact_query(query: str, dialect: Dialect | None) -> str:
+    """``query`` with the values of credential parameters (``?key=`` ...) replaced."""
+    secret = _SECRET_QUERY
+    if dialect is not None and dialect.secret_query_params:
+        secret = secret | {p.lower() for p in dialect.secret_query_params}
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(name.lower() in secret for name, _ in pairs):
+        return query
+    return urlencode(
+        [(name, "<redacted>" if name.lower() in secret else value) for name, value in pairs],
+        safe="<>",
+    )
 
 
 class _TruncatedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
@@ -78,6 +98,10 @@ class Emulator:
     an :class:`EmulatorConfig`. ``clock``: a :class:`ManualClock` for tests, default
     ``ScaledClock(config.speed)``.
 
+    ``state_dir``: a directory that keeps files, batches and the simulated time, saved
+    after every change and loaded at start, so a restarted emulator continues its batches
+    (without it, the state lives in memory and ends with the process).
+
     Use :meth:`transport` with ``httpx.Client``/``httpx.AsyncClient``, or
     :func:`omnibatch.emulator.serve` for a real HTTP server.
     """
@@ -87,6 +111,8 @@ class Emulator:
         dialects: DialectSpec | None = None,
         config: EmulatorConfig | None = None,
         clock: Clock | None = None,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config if config is not None else EmulatorConfig()
         self.clock: Clock = clock if clock is not None else ScaledClock(self.config.speed)
@@ -121,6 +147,28 @@ class Emulator:
             key=lambda pair: len(pair[0]),
             reverse=True,
         )
+        self.state: StateDir | None = None
+        self._saved_revision = -1
+        if state_dir is not None:
+            self.state = StateDir(state_dir)
+            self.state.load(self.engine)
+            self.save()
+
+    def save(self) -> None:
+        """Write the state to the state directory now (a no-op without one)."""
+        if self.state is None:
+            return
+        with self.engine.lock:
+            self.state.save(self.engine)
+            self._saved_revision = self.engine.revision
+
+    def _persist(self, method: str) -> None:
+        # Dialects may change a batch in place on any write; reads change state only
+        # through the engine (results written on first sight), which bumps the revision.
+        if self.state is not None and (
+            method not in ("GET", "HEAD") or self.engine.revision != self._saved_revision
+        ):
+            self.save()
 
     def __repr__(self) -> str:
         return f"Emulator(dialects={list(self.dialects)!r}, clock={self.clock!r})"
@@ -135,14 +183,19 @@ class Emulator:
     def advance(self, seconds: float) -> None:
         """Move simulated time forward by ``seconds``."""
         self.engine.advance(seconds)
+        self.save()
 
     def complete(self, batch_id: str) -> Snapshot:
         """Finish ``batch_id`` now (see :meth:`Engine.complete`)."""
-        return self.engine.complete(batch_id)
+        snap = self.engine.complete(batch_id)
+        self.save()
+        return snap
 
     def expire(self, batch_id: str) -> Snapshot:
         """Expire ``batch_id`` now (see :meth:`Engine.expire`)."""
-        return self.engine.expire(batch_id)
+        snap = self.engine.expire(batch_id)
+        self.save()
+        return snap
 
     def snapshot(self, batch_id: str) -> Snapshot:
         """The current provider-neutral state of ``batch_id``."""
@@ -180,6 +233,63 @@ class Emulator:
             "retry-after-ms": str(max(0, round(wall * 1000))),
         }
 
+    def body_limit(self, request: httpx.Request) -> int:
+        """The largest body, in bytes, accepted for ``request``: its dialect's
+        :meth:`~Dialect.body_limit` for the route, lowered to ``config.max_body_bytes``."""
+        routed = self._route(request.url.path)
+        limit = (
+            routed[0].body_limit(request.method, routed[1])
+            if routed is not None
+            else _UNROUTED_BODY_LIMIT
+        )
+        cap = self.config.max_body_bytes
+        return limit if cap is None else min(limit, cap)
+
+    def preflight(self, request: httpx.Request, length: int | None) -> httpx.Response | None:
+        """The answer to ``request`` before its body is read (``None``: read the body, then
+        :meth:`dispatch`). ``request`` carries the method, URL and headers only; ``length``
+        is the declared ``Content-Length`` (``None`` when unknown, as with chunked bodies).
+        A missing or wrong key is refused here, whatever the dialect (see
+        :meth:`Dialect.preflight`), and so is a declared length over :meth:`body_limit`."""
+        routed = self._route(request.url.path)
+        early: httpx.Response | None
+        if routed is None:
+            if length is not None and length > _UNROUTED_BODY_LIMIT:
+                early = Dialect.json_response(
+                    {"error": {"message": f"No emulator dialect is mounted at {request.url.path}"}},
+                    404,
+                )
+                self._record(request, None, early, None)
+                return early
+            return None
+        dialect, sub_path = routed
+        try:
+            with self.engine.lock:
+                early = dialect.preflight(self.engine, request, sub_path)
+        except HTTPErrorResponse as exc:
+            early = exc.response
+        if early is None and length is not None:
+            limit = self.body_limit(request)
+            if length > limit:
+                early = dialect.too_large(limit)
+        if early is not None:
+            self._record(request, dialect, early, None)
+        return early
+
+    def too_large(self, request: httpx.Request) -> httpx.Response:
+        """The 413 answer, in the dialect's shape, to a body over :meth:`body_limit` found
+        while reading it (a chunked body has no declared length)."""
+        limit = self.body_limit(request)
+        routed = self._route(request.url.path)
+        dialect = routed[0] if routed is not None else None
+        response = (
+            dialect.too_large(limit)
+            if dialect is not None
+            else Dialect.json_response({"error": {"message": "Request body too large"}}, 413)
+        )
+        self._record(request, dialect, response, None)
+        return response
+
     def dispatch(self, request: httpx.Request) -> Outcome:
         """Route ``request`` and apply the fault plan, without turning faults into
         exceptions (the HTTP server and :meth:`handle` do that, each their own way)."""
@@ -202,6 +312,11 @@ class Emulator:
             self._record(request, None, missing, None)
             return Outcome(missing, processed=False)
         dialect, sub_path = routed
+        limit = self.body_limit(request)
+        if len(request.content) > limit:
+            refused = dialect.too_large(limit)
+            self._record(request, dialect, refused, None)
+            return Outcome(refused, processed=False)
         plan = self.faults
         decision = plan.decide(request.method, path) if plan is not None else None
         if decision is not None and decision.when == "before":
@@ -214,6 +329,7 @@ class Emulator:
             self._record(request, dialect, early, decision)
             return Outcome(early, decision, processed=False)
         response = self._process(dialect, request, sub_path)
+        self._persist(request.method)
         if decision is not None:
             status = _HTTP_FAULTS.get(decision.kind)
             if status is not None:
@@ -249,6 +365,9 @@ class Emulator:
             k: ("<redacted>" if k.lower() in secret else v) for k, v in request.headers.items()
         }
         fault = None if decision is None else f"{decision.kind}:{decision.when}"
+        query = request.url.query.decode("ascii", errors="replace")
+        if query:
+            query = _redact_query(query, dialect)
         with self.engine.lock:
             if fault is not None:
                 self.engine.stats.faults[fault] += 1
@@ -256,7 +375,7 @@ class Emulator:
                 RequestRecord(
                     method=request.method,
                     path=request.url.path,
-                    query=request.url.query.decode("ascii", errors="replace"),
+                    query=query,
                     headers=headers,
                     dialect=dialect.name if dialect is not None else None,
                     status=response.status_code if response is not None else None,

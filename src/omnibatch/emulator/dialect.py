@@ -23,6 +23,7 @@ handles transport faults itself. Raising :class:`HTTPErrorResponse` from anywher
 
 from __future__ import annotations
 
+import hmac
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -67,6 +68,13 @@ class Dialect(ABC):
     #: Request headers that carry credentials, beyond the usual ones (``Authorization``,
     #: ``X-Api-Key``, ``Api-Key``, ``X-Goog-Api-Key``): the request log redacts them.
     secret_headers: ClassVar[frozenset[str]] = frozenset()
+    #: Query parameters that carry credentials, beyond ``key`` and ``api_key``: the request
+    #: log redacts their values.
+    secret_query_params: ClassVar[frozenset[str]] = frozenset()
+    #: Largest upload body (``POST .../files``) accepted, in bytes.
+    max_upload_bytes: ClassVar[int] = 512 * 1024 * 1024
+    #: Largest body of any other request, in bytes.
+    max_request_bytes: ClassVar[int] = 64 * 1024 * 1024
 
     @abstractmethod
     def handle(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response:
@@ -127,6 +135,31 @@ class Dialect(ABC):
         otherwise the 401 response. With ``config.api_key`` unset any token is accepted."""
         return check_key(self, engine, request, bearer_token(request))
 
+    def preflight(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response | None:
+        """The answer to give before the request's body is read, or ``None`` to read it and
+        call :meth:`handle`. ``request`` has the method, URL and headers but no body yet.
+        The default refuses a missing or wrong key (:meth:`check_auth`), so no unauthenticated
+        client can make the server read a large body: a dialect that reads its key from
+        elsewhere than ``Authorization: Bearer`` overrides :meth:`check_auth`, and one with
+        routes whose credential is something else (an upload session URL) overrides this."""
+        return self.check_auth(engine, request)
+
+    def body_limit(self, method: str, path: str) -> int:
+        """The largest body, in bytes, accepted for ``method`` on ``path`` (below the prefix):
+        :attr:`max_upload_bytes` for file uploads, :attr:`max_request_bytes` otherwise.
+        Larger bodies are refused with a 413 before they are read."""
+        if method == "POST" and path.rstrip("/").endswith("/files"):
+            return self.max_upload_bytes
+        return self.max_request_bytes
+
+    def too_large(self, limit: int) -> httpx.Response:
+        """The 413 answer to a body over :meth:`body_limit`."""
+        return self.error_response(
+            413,
+            f"Request body too large: the limit for this route is {limit} bytes.",
+            code="request_too_large",
+        )
+
     def fault_response(self, status_code: int, headers: Mapping[str, str]) -> httpx.Response:
         """The answer of an injected ``429``/``500``/``502``/``503`` fault. ``502`` is an
         HTML page, as load balancers send; the others use :meth:`error_response`."""
@@ -148,8 +181,9 @@ class Dialect(ABC):
         return self.error_response(status_code, message, type=kind, code=code, headers=headers)
 
     def not_found(self, request: httpx.Request, path: str) -> httpx.Response:
-        """The answer to a path this dialect does not serve."""
-        return self.error_response(404, f"Invalid URL ({request.method} {self.prefix}{path})")
+        """The answer to a path (or method) this dialect does not serve; ``path`` is the
+        provider's own path, without the emulator's mount prefix."""
+        return self.error_response(404, f"Invalid URL ({request.method} {path})")
 
 
 # -- request helpers -----------------------------------------------------------------
@@ -172,9 +206,14 @@ def check_key(
     """``None`` if ``key``, the API key a request carries however its dialect sends it, is
     acceptable (any key when ``config.api_key`` is unset), otherwise the dialect's 401."""
     expected = engine.config.api_key
-    if key is None or (expected is not None and key != expected):
+    if key is None or (expected is not None and not keys_match(key, expected)):
         return dialect.unauthorized(request, key)
     return None
+
+
+def keys_match(given: str, expected: str) -> bool:
+    """Compare two keys in constant time, so response timing reveals nothing of the key."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
 def read_json(request: httpx.Request) -> Any:

@@ -245,6 +245,15 @@ class Engine:
         self.batches: dict[str, SimBatch] = {}
         self._ids = random.Random(config.seed) if config.seed is not None else random.Random()
         self._seed_text = "none" if config.seed is None else str(config.seed)
+        #: Goes up with every change to files or batches (a state directory saves then).
+        self.revision = 0
+
+    def ids_state(self) -> object:
+        """The id generator's state (saved with the rest, so ids never repeat)."""
+        return self._ids.getstate()
+
+    def restore_ids(self, state: Any) -> None:
+        self._ids.setstate(state)
 
     # -- time and ids -------------------------------------------------------------
 
@@ -290,6 +299,7 @@ class Engine:
             extra=dict(extra or {}),
         )
         self.files[file_id] = stored
+        self.revision += 1
         return stored
 
     def get_file(self, file_id: str, dialect: str | None = None) -> StoredFile | None:
@@ -299,6 +309,7 @@ class Engine:
         return stored
 
     def delete_file(self, file_id: str) -> bool:
+        self.revision += 1
         return self.files.pop(file_id, None) is not None
 
     def list_files(self, dialect: str) -> list[StoredFile]:
@@ -353,6 +364,7 @@ class Engine:
             0 if r.failure else r.completion_tokens for r in processed
         )
         self.batches[batch_id] = batch
+        self.revision += 1
         self.stats.creates[dialect] += 1
         return batch
 
@@ -381,6 +393,7 @@ class Engine:
         return [b for b in self.batches.values() if b.dialect == dialect]
 
     def delete_batch(self, batch_id: str) -> bool:
+        self.revision += 1
         return self.batches.pop(batch_id, None) is not None
 
     def _require(self, batch_id: str) -> SimBatch:
@@ -511,6 +524,7 @@ class Engine:
                 snap.phase, f"cannot cancel a batch that is {snap.phase.value}"
             )
         batch.cancel_at = now
+        self.revision += 1
         return self.snapshot(batch, now)
 
     # -- test controls ----------------------------------------------------------------
@@ -523,6 +537,7 @@ class Engine:
             now = self.now()
             if not self.snapshot(batch, now).terminal:
                 batch.forced_complete_at = now
+                self.revision += 1
             return self.snapshot(batch, now)
 
     def expire(self, batch_id: str) -> Snapshot:
@@ -537,6 +552,7 @@ class Engine:
                     snap.phase, f"cannot expire a batch that is {snap.phase.value}"
                 )
             batch.forced_expire_at = now
+            self.revision += 1
             return self.snapshot(batch, now)
 
     def ensure_results(
@@ -547,3 +563,4 @@ class Engine:
         if snap.terminal and not batch.materialized:
             build(batch, snap)
             batch.materialized = True
+            self.revision += 1

@@ -30,6 +30,8 @@ from omnibatch.emulator.faults import FaultPlan
 
 __all__ = ["EmulatorServer", "UnsafeBindError", "run_server", "serve"]
 
+#: A body refused before it was read is still read and dropped up to this size.
+_DRAIN_LIMIT = 256 * 1024
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 
 
@@ -92,6 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # A connection idle this long (between requests or inside one) times out and is
+        # closed, which frees its thread.
+        self.connection.settimeout(self.server.emulator.config.idle_timeout)
         # Answers are written in one piece; without TCP_NODELAY a small answer can wait
         # for the client's delayed ACK (~40 ms per request).
         with suppress(OSError):
@@ -109,44 +114,99 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request logging to stderr."""
 
-    def do_GET(self) -> None:
-        self._serve()
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler looks up ``do_<METHOD>`` and sends an HTML 501 page when it
+        # is missing; every method goes to the emulator, which answers in the dialect's shape.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
-    def do_POST(self) -> None:
-        self._serve()
+    def _declared_length(self) -> int | None:
+        """The declared ``Content-Length`` (``None`` for a chunked body); raises
+        ``ValueError`` when it is not a non-negative integer."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return None
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        if not raw.isdigit():
+            raise ValueError(f"invalid Content-Length {raw!r}")
+        return int(raw)
 
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def _read_body(self) -> bytes:
+    def _read_body(self, limit: int) -> bytes | None:
+        """The body, or ``None`` when it turns out larger than ``limit`` bytes (a chunked
+        body is read chunk by chunk and refused once it passes the limit). Raises
+        ``ValueError`` on malformed framing."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks = []
+            total = 0
             while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                size_line = self.rfile.readline(1025)
+                if not size_line.endswith(b"\n"):
+                    raise ValueError("chunk size line missing or too long")
+                digits = size_line.split(b";", 1)[0].strip() or b"0"
+                if len(digits) > 16:
+                    return None  # a chunk of 2**64 bytes or more
+                size = int(digits, 16)
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
                     break
-                chunks.append(self.rfile.read(size))
+                total += size
+                if total > limit:
+                    return None
+                chunks.append(self._read_exact(size))
                 self.rfile.readline(3)
             return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        length = self._declared_length() or 0
+        if length > limit:
+            return None
+        return self._read_exact(length) if length > 0 else b""
+
+    def _answer_unread(self, response: httpx.Response, length: int | None) -> None:
+        """Answer before the body was read. A small body is then read and dropped, so the
+        connection stays usable (and closing on unread bytes, which sends a TCP RST, cannot
+        destroy the answer before the client reads it); a large or chunked one is left
+        unread and the connection closed."""
+        if length is None or length > _DRAIN_LIMIT:
+            self.close_connection = True
+        try:
+            self._write(response)
+            if not self.close_connection and length:
+                self._read_exact(length)
+        except (ValueError, OSError):
+            self.close_connection = True
+
+    def _read_exact(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise ValueError("connection closed before the whole body arrived")
+        return data
 
     def _serve(self) -> None:
+        emulator = self.server.emulator
+        host = self.headers.get("Host") or f"{self.server.server_name}:{self.server.server_port}"
         try:
-            body = self._read_body()
+            head = httpx.Request(
+                self.command, f"http://{host}{self.path}", headers=list(self.headers.items())
+            )
+            length = self._declared_length()
+        except Exception:
+            self.close_connection = True
+            self._write(httpx.Response(400, content=b"bad request"))
+            return
+        # Credentials and the declared size are checked before a byte of the body is read.
+        early = emulator.preflight(head, length)
+        if early is not None:
+            self._answer_unread(early, length)
+            return
+        try:
+            body = self._read_body(emulator.body_limit(head))
         except (ValueError, OSError):
             self.close_connection = True
             return
-        host = self.headers.get("Host") or f"{self.server.server_name}:{self.server.server_port}"
+        if body is None:
+            self.close_connection = True
+            self._write(emulator.too_large(head))
+            return
         try:
             request = httpx.Request(
                 self.command,
@@ -157,9 +217,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             self._write(httpx.Response(400, content=b"bad request"))
             return
-        outcome = self.server.emulator.dispatch(request)
+        outcome = emulator.dispatch(request)
         fault = outcome.fault
-        plan = self.server.emulator.faults
+        plan = emulator.faults
         try:
             if fault is not None and fault.kind == "reset":
                 self._reset()
@@ -199,6 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate is not None:
             cut = min(len(body) - 1, int(len(body) * truncate)) if body else 0
             body = body[: max(0, cut)]
+        if self.command == "HEAD":
+            body = b""  # the headers of the GET answer, without its body
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         self.wfile.write(data)
         self.wfile.flush()
@@ -252,6 +314,7 @@ class EmulatorServer:
         self._httpd.server_close()
         self._httpd.drop_connections()
         self._thread.join(timeout=5)
+        self.emulator.save()  # the latest simulated time, for a state directory
 
     def __enter__(self) -> EmulatorServer:
         return self
@@ -301,6 +364,7 @@ def serve(
     clock: Clock | None = None,
     dialects: DialectSpec | None = None,
     emulator: Emulator | None = None,
+    state_dir: str | Path | None = None,
 ) -> EmulatorServer:
     """Start an emulator HTTP server in a background thread and return its handle.
 
@@ -308,17 +372,21 @@ def serve(
     simulated durations. ``fault_rate``/``seed``/``fault_config`` (a TOML file) build the
     fault plan unless ``faults`` is given. A host other than loopback is refused unless an
     ``api_key`` is set. Pass ``emulator`` to serve an existing instance (its own config,
-    clock and faults are kept).
+    clock and faults are kept). ``state_dir`` keeps files, batches and the clock on disk
+    (see :class:`Emulator`).
     """
     if emulator is None:
         if config is None:
             config = EmulatorConfig(speed=speed, seed=seed, api_key=api_key)
-        emulator = Emulator(dialects=dialects, config=config, clock=clock)
+        emulator = Emulator(dialects=dialects, config=config, clock=clock, state_dir=state_dir)
         plan = faults if faults is not None else _fault_plan(fault_rate, seed, fault_config)
         if plan is not None:
             emulator.faults = plan
-    elif faults is not None:
-        emulator.faults = faults
+    else:
+        if state_dir is not None:
+            raise ValueError("pass state_dir to the Emulator you serve, not to serve()")
+        if faults is not None:
+            emulator.faults = faults
     key = api_key if api_key is not None else emulator.config.api_key
     if not is_loopback(host) and not key:
         raise UnsafeBindError(
@@ -361,11 +429,15 @@ def run_server(
     *,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
+    state_dir: str | Path | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM (or until ``stop`` is set); the CLI's
     ``omnibatch emulator serve``. Prints ``<dialect> <base URL>`` per dialect once
-    listening. Returns the exit code (0)."""
-    server = serve(host, port, speed, fault_rate, seed, api_key, fault_config=fault_config)
+    listening. ``state_dir`` keeps the state on disk across restarts. Returns the exit
+    code (0)."""
+    server = serve(
+        host, port, speed, fault_rate, seed, api_key, fault_config=fault_config, state_dir=state_dir
+    )
     stream = out if out is not None else sys.stdout
     stop = stop if stop is not None else threading.Event()
     with server, _signals(stop):

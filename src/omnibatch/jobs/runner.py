@@ -72,6 +72,7 @@ from omnibatch.adapter import CreateSpec, InputPart, InputRef, ProviderAdapter, 
 from omnibatch.config import (
     EMBEDDED_KEY_SOURCE,
     EMULATOR_KEY_SOURCE,
+    EMULATOR_URL_ENV,
     FileConfig,
     ProviderSettings,
     embedded_settings,
@@ -216,6 +217,12 @@ class JobRunner:
             return current  # same place: keep the full configured URL
         default_url = self._adapter_cls(job.provider).default_base_url
         if current is not None and not placeholder:
+            if current.emulated:  # never report an emulator for a job that ran elsewhere
+                raise ConfigurationError(
+                    f"job {job.id} ran on {job.base_url or default_url}, not on the emulator "
+                    f"{current.base_url} that ${EMULATOR_URL_ENV} names: unset it to reach the job",
+                    provider=job.provider,
+                )
             return replace(current, base_url=job.base_url or default_url)
         return ProviderSettings(
             provider=job.provider,
@@ -291,7 +298,7 @@ class JobRunner:
         if created:
             return self.view(job), False
         self.ledger.note(job.id, "resumed")
-        if output is not None:
+        if output is not None and job.phase != "done":  # a done job keeps the OUTPUT it wrote
             self.ledger.set_phase(job.id, job.phase, output_path=str(output))
         return self.view(job), True
 
@@ -727,8 +734,31 @@ class JobRunner:
         return self.view(job.id), summary
 
     def rewrite(self, view: JobView, output: Path) -> OutputSummary | None:
-        """Write OUTPUT of a finished job again from the result files it downloaded, without
-        calling the provider. None when some are gone (then :meth:`collect` fetches them)."""
+        """Write OUTPUT of a finished job again without calling the provider: from the result
+        files it downloaded, or (once those were cleaned up) from the OUTPUT it wrote. None
+        when neither is left (then :meth:`collect` fetches the results again)."""
+        summary = self._rewrite_from_downloads(view, output)
+        if summary is None:
+            summary = self._copy_output(view, output)
+        if summary is not None:
+            self.ledger.note(view.job.id, "output-rewritten", output=str(output))
+        return summary
+
+    @staticmethod
+    def _copy_output(view: JobView, output: Path) -> OutputSummary | None:
+        job = view.job
+        saved = Path(job.output_path) if job.output_path else None
+        if saved is None or job.summary is None or not saved.is_file():
+            return None
+        if saved.resolve() != output.resolve():
+            with writing(output):
+                output.parent.mkdir(parents=True, exist_ok=True)
+                tmp = output.with_name(output.name + ".tmp")
+                shutil.copyfile(saved, tmp)
+                tmp.replace(output)
+        return OutputSummary(**dict(job.summary))
+
+    def _rewrite_from_downloads(self, view: JobView, output: Path) -> OutputSummary | None:
         job = view.job
         adapter = self._adapter_cls(job.provider)(api_key=None, base_url=job.base_url)
         parts: list[PartResults] = []
@@ -751,10 +781,9 @@ class JobRunner:
                     batch_status=status_of(part.status),
                 )
             )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        summary = write_output(parts, output)
-        self.ledger.note(job.id, "output-rewritten", output=str(output))
-        return summary
+        with writing(output):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            return write_output(parts, output)
 
     def _delete_inputs(self, client: BatchClient, job: JobRecord) -> None:
         if not client.adapter.capabilities.delete_files:

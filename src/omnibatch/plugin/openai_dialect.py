@@ -133,6 +133,10 @@ class OpenAICompatDialect(Dialect):
                 return None
         return value.strip() or None
 
+    def check_auth(self, engine: Engine, request: httpx.Request) -> httpx.Response | None:
+        # The emulator calls this before reading a body, too (Dialect.preflight).
+        return check_key(self, engine, request, self.request_key(request))
+
     def unauthorized(self, request: httpx.Request, token: str | None) -> httpx.Response:
         message = _NO_KEY if token is None else self.bad_key_message
         return self.error_response(
@@ -148,7 +152,7 @@ class OpenAICompatDialect(Dialect):
         return response
 
     def _route(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response:
-        denied = check_key(self, engine, request, self.request_key(request))
+        denied = self.check_auth(engine, request)
         if denied is not None:
             return denied
         method = request.method
@@ -497,11 +501,7 @@ class OpenAICompatDialect(Dialect):
             "expired_at": unix_time(snap.expired_at),
             "cancelling_at": unix_time(snap.cancelling_at),
             "cancelled_at": unix_time(snap.cancelled_at),
-            "request_counts": {
-                "total": snap.total if validated else 0,
-                "completed": snap.succeeded,
-                "failed": snap.failed,
-            },
+            "request_counts": self._request_counts(snap, validated),
             "usage": {
                 "input_tokens": snap.prompt_tokens,
                 "input_tokens_details": {"cached_tokens": 0},
@@ -510,6 +510,22 @@ class OpenAICompatDialect(Dialect):
                 "total_tokens": snap.prompt_tokens + snap.completion_tokens,
             },
             "metadata": batch.metadata,
+        }
+
+    def _request_counts(self, snap: Snapshot, validated: bool) -> dict[str, int]:
+        if snap.phase in (Phase.CANCELLED, Phase.EXPIRED):
+            # Every request that never ran has a batch_cancelled / batch_expired line in the
+            # error file, so it counts as failed: completed + failed = total = the lines of
+            # both files, even for a batch cancelled while validating.
+            return {
+                "total": snap.total,
+                "completed": snap.succeeded,
+                "failed": snap.total - snap.succeeded,
+            }
+        return {
+            "total": snap.total if validated else 0,
+            "completed": snap.succeeded,
+            "failed": snap.failed,
         }
 
     def _write_results(self, engine: Engine, batch: SimBatch, snap: Snapshot) -> None:

@@ -1,6 +1,7 @@
 """Test kit for omnibatch providers: the provider contract suite.
 
-``from omnibatch.testing import ProviderContract`` (needs pytest). Nothing here is imported until
+``from omnibatch.testing import ProviderContract`` (needs pytest). The job runner's crash switch
+(``OMNIBATCH_CRASH_AT``) is :mod:`omnibatch.testing.crash`. Nothing here is imported until
 asked for, so pytest's loading of ``omnibatch.testing.pytest_plugin`` stays cheap.
 """
 
