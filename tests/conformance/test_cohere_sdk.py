@@ -26,11 +26,10 @@ from cohere.batches import (
     ListBatchesResponse,
 )
 from cohere.datasets import DatasetsCreateResponse, DatasetsGetResponse, DatasetsListResponse
+from tests.conformance.sdk_types import strict
 
 from omnibatch.emulator import Emulator, EmulatorConfig, EmulatorServer, ManualClock, serve
 from omnibatch_cohere.dialect import CohereDialect
-
-from .sdk_types import strict
 
 KEY = "co-conformance-key"
 MODEL = "command-a-03-2025"

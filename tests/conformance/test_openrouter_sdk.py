@@ -17,11 +17,10 @@ import httpx
 import orjson
 import pytest
 from openrouter import OpenRouter, components, errors
+from tests.conformance.sdk_types import strict
 
 from omnibatch.emulator import Emulator, EmulatorConfig, EmulatorServer, ManualClock, serve
 from omnibatch_openrouter.dialect import OpenRouterDialect
-
-from .sdk_types import strict
 
 KEY = "sk-or-v1-conformance-key"
 MODEL = "openai/gpt-4o-mini"

@@ -110,6 +110,17 @@ class CohereDialect(Dialect):
     def unauthorized(self, request: httpx.Request, token: str | None) -> httpx.Response:
         return self.error_response(401, "invalid api token" if token else "no api key supplied")
 
+    def preflight(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response | None:
+        # Output dataset parts are pre-signed links: their token is the credential.
+        if request.method == "GET" and _PART.match(path.rstrip("/")):
+            return None
+        return self.check_auth(engine, request)
+
+    def body_limit(self, method: str, path: str) -> int:
+        if method == "POST" and path.rstrip("/") == "/v1/datasets":
+            return MAX_DATASET_BYTES
+        return self.max_request_bytes
+
     def handle(self, engine: Engine, request: httpx.Request, path: str) -> httpx.Response:
         path = path.rstrip("/") or "/"
         try:

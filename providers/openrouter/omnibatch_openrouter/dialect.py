@@ -90,6 +90,8 @@ class OpenRouterDialect(Dialect):
     name: ClassVar[str] = "openrouter"
     prefix: ClassVar[str] = "/openrouter"
     base_url_suffix: ClassVar[str] = API
+    # The requests come inline in the create body: it may be as large as a batch.
+    max_request_bytes: ClassVar[int] = MAX_BODY_BYTES
 
     # -- plumbing -------------------------------------------------------------------------
 
