@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 
+from omnibatch._capabilities import comparison_table
 from omnibatch.adapter import Capabilities, ProviderAdapter, ProviderLimits
 
 __all__ = ["ENVIRONMENT", "GLOBAL_TABLES", "TABLES", "render_page", "stale_pages", "table"]
@@ -183,6 +184,7 @@ GLOBAL_TABLES: dict[str, Callable[[], str]] = {
     "environment": environment_table,
     "status-overview": status_overview_table,
     "emulator-dialects": emulator_dialects_table,
+    "provider-comparison": lambda: comparison_table(builtin_adapters()),
 }
 
 

@@ -26,9 +26,10 @@ from typing import Any
 import pluggy
 
 from omnibatch import hookspecs
-from omnibatch._exceptions import PluginError, UnknownProviderError
+from omnibatch._exceptions import ConfigurationError, PluginError, UnknownProviderError
 from omnibatch._status import BatchStatus
 from omnibatch.adapter import ProviderAdapter
+from omnibatch.config import FileConfig, load_config
 
 __all__ = [
     "DISABLE_ENV",
@@ -56,12 +57,16 @@ class PluginOrigin:
     plugin: str
     distribution: str | None = None
     version: str | None = None
+    config_file: str | None = None
+    """Set for a provider defined in a config file (``kind = "openai-compatible"``)."""
 
     @property
     def builtin(self) -> bool:
         return self.distribution == BUILTIN_DISTRIBUTION
 
     def __str__(self) -> str:
+        if self.config_file:
+            return f"[providers.{self.plugin}] of {self.config_file}"
         if self.distribution:
             return f"plugin '{self.plugin}' from {self.distribution} {self.version or ''}".strip()
         return f"plugin '{self.plugin}' (registered in-process)"
@@ -123,6 +128,41 @@ class Registry:
 
     def origin_of(self, name: str) -> PluginOrigin:
         return self.providers[name].origin
+
+    def add_config(self, config: FileConfig) -> None:
+        """Add the OpenAI-compatible providers (and their emulator dialects) that ``config``
+        defines; a name a plugin already registered stays the plugin's, and is reported."""
+        from omnibatch._compat_config import (
+            compat_sections,
+            config_adapter,
+            config_dialect,
+            config_facts,
+        )
+
+        for name, section in compat_sections(config.providers).items():
+            origin = PluginOrigin(name, config_file=str(config.path) if config.path else "config")
+            existing = self.providers.get(name)
+            if existing is not None and existing.origin.config_file is None:
+                self.problems.append(
+                    PluginProblem(
+                        origin,
+                        f"provider name {name!r} is already registered by "
+                        f"{existing.origin}; rename the section",
+                    )
+                )
+                continue
+            if not _NAME_RE.match(name):
+                self.problems.append(
+                    PluginProblem(origin, "the section name must be a lower-case identifier")
+                )
+                continue
+            try:
+                facts = config_facts(name, section, config.path)
+            except ConfigurationError as exc:
+                self.problems.append(PluginProblem(origin, str(exc)))
+                continue
+            self.providers[name] = ProviderEntry(config_adapter(facts), origin)
+            self.dialects[name] = DialectEntry(config_dialect(facts), origin)
 
 
 def _split_env(name: str) -> set[str] | None:
@@ -337,7 +377,14 @@ def get_registry() -> Registry:
     if _registry is None:
         with _lock:
             if _registry is None:
-                _registry = build_registry()
+                registry = build_registry()
+                try:
+                    config = load_config(register=False)
+                except ConfigurationError as exc:
+                    registry.problems.append(PluginProblem(PluginOrigin("config"), str(exc)))
+                else:
+                    registry.add_config(config)
+                _registry = registry
     return _registry
 
 

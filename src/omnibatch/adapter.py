@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from omnibatch import _answers
+from omnibatch._answers import chat_answer
 from omnibatch._exceptions import UnsupportedOperationError, register_secret
 from omnibatch._status import BatchStatus, normalize_status
 from omnibatch.flows import Flow, HttpRequest, HttpResponse
@@ -148,7 +150,9 @@ class ProviderAdapter(ABC):
         documented_statuses: the provider's documented raw statuses; the contract suite checks
             that ``status_map`` covers them all.
         endpoints: the request URLs the provider's batch API accepts.
+        completion_windows: the completion windows (``CreateSpec.completion_window``) it takes.
         limits, capabilities: see :class:`ProviderLimits` and :class:`Capabilities`.
+        price_provider: the provider's id in genai-prices' data, when it is not ``name``.
     """
 
     name: ClassVar[str]
@@ -160,9 +164,12 @@ class ProviderAdapter(ABC):
     status_map: ClassVar[Mapping[str, BatchStatus]]
     documented_statuses: ClassVar[frozenset[str]] = frozenset()
     endpoints: ClassVar[frozenset[str]] = frozenset({"/v1/chat/completions"})
+    completion_windows: ClassVar[tuple[str, ...]] = ("24h",)
     limits: ClassVar[ProviderLimits] = ProviderLimits()
     capabilities: ClassVar[Capabilities] = Capabilities()
     requires_api_key: ClassVar[bool] = True
+    price_provider: ClassVar[str | None] = None
+    """The provider's id in genai-prices' data (None: ``name``), for model checks and cost."""
 
     def __init__(
         self,
@@ -262,6 +269,18 @@ class ProviderAdapter(ABC):
         (same output; raise ``KeyError``/``TypeError``/``ValueError`` on a malformed record)."""
         return self.parse_result_line(record, source).to_output_line()
 
+    def read_answer(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The answer in a succeeded request's response body, read into the fields every
+        result carries: ``text`` (or ``embedding``), ``finish_reason`` (normalized),
+        ``provider_finish_reason``, ``tool_calls`` (OpenAI's shape), ``usage`` (``input_tokens``,
+        ``output_tokens``, ``cached_input_tokens``, ``reasoning_tokens``) and ``model``.
+
+        The default reads OpenAI's shapes (chat completions, completions, embeddings lists,
+        Responses), which OpenAI-compatible providers answer with; a provider whose bodies
+        differ overrides it (see :mod:`omnibatch.plugin`'s ``messages_answer`` and
+        ``candidates_answer``). Called once per result line: plain dict work, no models."""
+        return chat_answer(body)
+
     @abstractmethod
     def parse_batch(self, raw: Mapping[str, Any]) -> Batch:
         """Normalize the provider's batch object."""
@@ -305,6 +324,9 @@ class ProviderAdapter(ABC):
                 response.text[:500] or f"HTTP {response.status_code}", None, request_id
             )
         return ErrorInfo(*_dig_error(body), request_id=request_id)
+
+
+_answers._default_reader = ProviderAdapter.read_answer  # its lines take the quick path
 
 
 def _dig_error(body: Any) -> tuple[str, str | None]:

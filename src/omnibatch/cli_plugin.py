@@ -29,7 +29,16 @@ def plugin() -> None:
 )
 @click.option("--display-name", help="Human name of the provider (default: from NAME).")
 @click.option("--force", is_flag=True, help="Write into an existing, non-empty folder.")
-def new(name: str, dest: Path, display_name: str | None, force: bool) -> None:
+@click.option(
+    "--openai-compatible",
+    "openai_compatible",
+    is_flag=True,
+    help="The provider copies OpenAI's Files and Batch API: render a facts object on "
+    "omnibatch's OpenAI-compatible base instead of a whole adapter and dialect.",
+)
+def new(
+    name: str, dest: Path, display_name: str | None, force: bool, openai_compatible: bool
+) -> None:
     """Create the package of a new provider NAME from omnibatch's template.
 
     The package (adapter, status map, emulator dialect, contract tests, CI config) installs
@@ -38,7 +47,13 @@ def new(name: str, dest: Path, display_name: str | None, force: bool) -> None:
     from omnibatch.scaffold import render_plugin
 
     try:
-        root = render_plugin(name, dest, display_name=display_name, force=force)
+        root = render_plugin(
+            name,
+            dest,
+            display_name=display_name,
+            force=force,
+            openai_compatible=openai_compatible,
+        )
     except (ValueError, FileExistsError) as exc:
         # A bad NAME or an occupied folder is a usage problem: exit 2, like a bad option.
         raise click.UsageError(str(exc)) from exc
@@ -47,7 +62,8 @@ def new(name: str, dest: Path, display_name: str | None, force: bool) -> None:
     click.echo(f"  cd {root}")
     click.echo('  python -m pip install -e ".[test]"')
     click.echo("  python -m pytest      # the contract suite passes before any edit")
-    click.echo("then change every line marked WIRE DETAIL to the provider's API.")
+    where = "the facts in facts.py" if openai_compatible else "every line marked WIRE DETAIL"
+    click.echo(f"then change {where} to the provider's API.")
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
 
-from omnibatch._exceptions import BatchError, ConfigurationError, UnsupportedOperationError
+from omnibatch._exceptions import BatchError, ConfigurationError
 from omnibatch._http import AsyncSender, RetryPolicy, SyncSender, with_http
 from omnibatch._lifecycle import (
     FetchedSource,
@@ -40,6 +40,7 @@ from omnibatch.models import Batch, BatchResult, Page
 
 if TYPE_CHECKING:  # imported when used: they are not needed to create a client
     from omnibatch.pipeline import InputSource, PreparedInput
+    from omnibatch.results import OutputSummary
 
 __all__ = ["AsyncBatchClient", "BatchClient", "ResultSet", "adapter_for", "make_adapter"]
 
@@ -104,6 +105,42 @@ class ResultSet:
     def by_custom_id(self) -> dict[str, BatchResult]:
         """All results in a dict (convenient for small batches)."""
         return {result.custom_id: result for result in self}
+
+    def write(
+        self,
+        path: str | Path,
+        *,
+        format: str = "omnibatch",
+    ) -> OutputSummary:
+        """Write every result to ``path``, a line each, in the order the provider's files give
+        them: the normalized lines (``format="omnibatch"``, what ``omnibatch run`` writes), or
+        OpenAI's batch output file (``format="openai"``) with every answer as a
+        ``chat.completion`` (or embeddings list) body."""
+        import orjson
+
+        from omnibatch._answers import OUTPUT_FORMATS, openai_line
+        from omnibatch.results import OutputSummary
+
+        if format not in OUTPUT_FORMATS:
+            raise ConfigurationError(
+                f"unknown output format {format!r}: use one of {', '.join(OUTPUT_FORMATS)}"
+            )
+        created = int(time.time())
+        summary = OutputSummary()
+        out = Path(path)
+        tmp = out.with_name(out.name + ".tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                for result in self:
+                    summary.count(result)
+                    line = result.to_output_line()
+                    if format == "openai":
+                        line = openai_line(line, created)
+                    fh.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return summary
 
 
 class _BaseBatchClient:
@@ -176,7 +213,7 @@ class _BaseBatchClient:
         from omnibatch.pipeline import prepare_input
 
         self._prepared += 1
-        return prepare_input(
+        prepared = prepare_input(
             source,
             self.adapter,
             self.workdir / f"input-{self._prepared:04d}",
@@ -187,6 +224,9 @@ class _BaseBatchClient:
             split=split,
             generate_ids=generate_ids,
         )
+        for warning in prepared.warnings:  # a model the provider does not list
+            log.warning("%s", warning)
+        return prepared
 
     def _spec(
         self,
@@ -257,9 +297,9 @@ class _BaseBatchClient:
 
     def _cleanup_flow(self, batch_id: str) -> Flow[FileIds]:
         if not self.adapter.capabilities.delete_files:
-            raise UnsupportedOperationError(
-                f"{self.provider} stores no files to delete", provider=self.provider
-            )
+            # Nothing stored, nothing to delete: the same code cleans up on every provider.
+            yield from ()
+            return []
         batch: Batch = yield from self.adapter.retrieve(batch_id)
         deleted = []
         for file_id in self.adapter.files_of(batch):
@@ -478,7 +518,8 @@ class BatchClient(_BaseBatchClient):
         self.run(self.adapter.delete_batch(batch_id))
 
     def cleanup(self, batch_id: str) -> FileIds:
-        """Delete the batch's input, output and error files; returns the deleted ids."""
+        """Delete the batch's input, output and error files; returns the deleted ids (none on a
+        provider that stores no files, such as Anthropic)."""
         return self.run(self._cleanup_flow(batch_id))
 
 

@@ -115,10 +115,24 @@ def load_config(
     cwd: Path | None = None,
     *,
     user_file: Path | None = None,
+    register: bool = True,
 ) -> FileConfig:
     """Read the config: ``path`` (or ``$OMNIBATCH_CONFIG``) alone when given; otherwise the
     project's file (./omnibatch.toml, else ``[tool.omnibatch]`` of ./pyproject.toml) over the
-    user's (:func:`user_config_path`, or ``user_file``), value by value."""
+    user's (:func:`user_config_path`, or ``user_file``), value by value. With ``register``,
+    the OpenAI-compatible providers it defines (``kind = "openai-compatible"``) join the
+    provider registry."""
+    config = _load_config(path, cwd, user_file)
+    if register and any(s.get("kind") == "openai-compatible" for s in config.providers.values()):
+        from omnibatch._plugins import get_registry
+
+        get_registry().add_config(config)
+    return config
+
+
+def _load_config(
+    path: str | os.PathLike[str] | None, cwd: Path | None, user_file: Path | None
+) -> FileConfig:
     explicit = path or os.environ.get(CONFIG_ENV)
     base = cwd or Path.cwd()
     if explicit:

@@ -217,7 +217,7 @@ class JobRecord:
     phase: str
     total: int | None
     output_path: str | None
-    summary: Mapping[str, int] | None
+    summary: Mapping[str, Any] | None
     workdir: Path
     created_at: float
     updated_at: float

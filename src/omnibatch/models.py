@@ -81,7 +81,9 @@ class RequestCounts(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token usage, where the provider reports it."""
+    """Token usage, where the provider reports it. ``input_tokens`` counts every prompt token
+    (cached ones included), ``output_tokens`` every generated one (reasoning included);
+    ``cached_input_tokens`` and ``reasoning_tokens`` are None where the provider does not say."""
 
     model_config = _FROZEN
 
@@ -91,6 +93,17 @@ class Usage(BaseModel):
     cost: float | None = None
     """What the provider charged, in its currency (US dollars on OpenRouter), where it reports
     a cost beside the tokens (OpenRouter's ``usage.cost``); None elsewhere."""
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def normalized(self) -> dict[str, int | None]:
+        """The four counts an OUTPUT line carries."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
 
 
 class BatchErrorDetail(BaseModel):
@@ -165,17 +178,24 @@ class ResultStatus(StrEnum):
 
 class ResultError(BaseModel):
     """Why a request did not succeed. ``code`` is the provider's code or one of ours
-    (``missing_result`` when no output mentioned the request)."""
+    (``missing_result`` when no output mentioned the request); ``kind`` the same on every
+    provider (``invalid_request``, ``rate_limit``, ``expired`` ...: see
+    ``omnibatch._answers.ERROR_KINDS``), filled in when results are read."""
 
     model_config = _FROZEN
 
     code: str | None = None
     message: str
     type: str | None = None
+    kind: str | None = None
 
 
 class BatchResult(BaseModel):
-    """One request's outcome, joined to its ``custom_id``."""
+    """One request's outcome, joined to its ``custom_id``, in the same shape on every provider:
+    ``text`` (or ``embedding`` for an embeddings request), ``finish_reason`` (``stop``,
+    ``length``, ``tool_calls``, ``content_filter``, ``error`` or ``other``; the provider's own
+    word in ``provider_finish_reason``), ``tool_calls`` in OpenAI's shape, ``usage``, ``model``
+    (as the provider answered) and ``error``; ``response`` is the provider's body, untouched."""
 
     model_config = _FROZEN
 
@@ -186,30 +206,40 @@ class BatchResult(BaseModel):
     error: ResultError | None = None
     usage: Usage | None = None
     batch_id: str | None = None
+    text: str | None = None
+    embedding: Any = None
+    finish_reason: str | None = None
+    provider_finish_reason: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    model: str | None = None
     raw: dict[str, Any] | None = Field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.status is ResultStatus.SUCCEEDED
 
-    @property
-    def text(self) -> str | None:
-        """The generated text of a succeeded chat-style response, whatever the provider's body
-        shape (OpenAI/Mistral chat and Responses, Anthropic messages, Gemini candidates); None
-        when the body has no text (embeddings, errors)."""
-        return response_text(self.response) if self.ok else None
-
     def to_output_line(self) -> dict[str, Any]:
-        """The line ``omnibatch run`` writes: custom_id, status, and response or error."""
+        """The line ``omnibatch run`` writes (the same keys on every provider): custom_id,
+        status, text or embedding, finish_reason, provider_finish_reason, tool_calls, usage,
+        model, error and response."""
+        from omnibatch._answers import error_fields
+
         line: dict[str, Any] = {"custom_id": self.custom_id, "status": self.status.value}
-        if self.status is ResultStatus.SUCCEEDED:
-            line["response"] = self.response
+        if self.embedding is not None:
+            line["embedding"] = self.embedding
         else:
-            line["error"] = (
-                self.error.model_dump(exclude_none=True) if self.error else {"message": "unknown"}
-            )
-            if self.response is not None:
-                line["response"] = self.response
+            line["text"] = self.text
+        line["finish_reason"] = self.finish_reason
+        line["provider_finish_reason"] = self.provider_finish_reason
+        line["tool_calls"] = self.tool_calls
+        line["usage"] = self.usage.normalized() if self.usage is not None else None
+        line["model"] = self.model
+        if self.status is ResultStatus.SUCCEEDED:
+            line["error"] = None
+        else:
+            error = self.error.model_dump() if self.error else {"message": "unknown"}
+            line["error"] = error_fields(self.status.value, error, self.response)
+        line["response"] = self.response
         return line
 
 

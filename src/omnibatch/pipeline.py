@@ -32,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import orjson
 
-from omnibatch._exceptions import InputValidationError
+from omnibatch._exceptions import ConfigurationError, InputValidationError
 from omnibatch._index import MEMORY_KEYS, DuplicateFinder, ids_text
 from omnibatch.adapter import InputPart, ProviderAdapter
 from omnibatch.models import BatchRequest, ValidationProblem
@@ -79,6 +79,8 @@ class PreparedInput:
     workdir: Path
     generated_ids: int = 0
     problems: list[ValidationProblem] = field(default_factory=list)
+    warnings: list[ValidationProblem] = field(default_factory=list)
+    """Requests that will be sent but look wrong (a model the provider does not list)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class ValidationReport:
     generated_ids: int
     problems: list[ValidationProblem]
     problem_count: int
+    warnings: list[ValidationProblem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -179,6 +182,7 @@ def prepare_input(
     split: bool = True,
     memory_ids: int = MEMORY_KEYS,
     override_model: bool = False,
+    strict: bool = False,
     generate_ids: bool | None = None,
 ) -> PreparedInput:
     """Validate and translate ``source`` for ``adapter`` into part files under ``workdir``.
@@ -190,7 +194,12 @@ def prepare_input(
     keeps in memory before it continues on disk. A line of a file without ``custom_id`` is a
     problem unless ``generate_ids`` (``request-N``, never one the file uses); Python objects
     get generated ids unless ``generate_ids=False``. Raises
-    :class:`~omnibatch.InputValidationError` listing every problem.
+    :class:`~omnibatch.InputValidationError` listing every problem (with ``strict``, the
+    warnings too).
+
+    The adapter's ``models`` option (``[providers.<name>.models]`` in configuration) maps the
+    input's model names onto the provider's; a model the price data does not list for the
+    provider gets a warning naming its first line and the map to add.
     """
     adapter = local_adapter(adapter)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -205,6 +214,7 @@ def prepare_input(
         max_bytes=_min(max_bytes, adapter.limits.max_bytes),
         memory_ids=memory_ids,
         override_model=override_model,
+        strict=strict,
         generate_ids=generate_ids,
     )
     run.execute(source)
@@ -227,6 +237,7 @@ def prepare_input(
         input_hash=run.digest,
         workdir=workdir,
         generated_ids=run.generated,
+        warnings=run.warnings,
     )
 
 
@@ -239,6 +250,7 @@ def convert_input(
     model: str | None = None,
     memory_ids: int = MEMORY_KEYS,
     override_model: bool = False,
+    strict: bool = False,
     generate_ids: bool | None = None,
 ) -> PreparedInput:
     """Validate ``source`` and write it, translated for ``adapter``, to one file ``out_path``
@@ -262,6 +274,7 @@ def convert_input(
             max_bytes=None,
             memory_ids=memory_ids,
             override_model=override_model,
+            strict=strict,
             generate_ids=generate_ids,
         )
         run.execute(source)
@@ -280,6 +293,7 @@ def convert_input(
         input_hash=run.digest,
         workdir=out.parent,
         generated_ids=run.generated,
+        warnings=run.warnings,
     )
 
 
@@ -293,10 +307,12 @@ def validate_input(
     max_bytes: int | None = None,
     memory_ids: int = MEMORY_KEYS,
     override_model: bool = False,
+    strict: bool = False,
     generate_ids: bool | None = None,
 ) -> ValidationReport:
     """Run every check of :func:`prepare_input` and plan the split, writing nothing.
-    Never raises for a bad input: the report lists the problems."""
+    Never raises for a bad input: the report lists the problems (with ``strict``, the
+    warnings count as problems) and the warnings."""
     adapter = local_adapter(adapter)
     scratch = Path(tempfile.mkdtemp(prefix="omnibatch-validate-"))
     writer = _PlanWriter()
@@ -311,6 +327,7 @@ def validate_input(
             max_bytes=_min(max_bytes, adapter.limits.max_bytes),
             memory_ids=memory_ids,
             override_model=override_model,
+            strict=strict,
             generate_ids=generate_ids,
         )
         run.execute(source)
@@ -327,6 +344,7 @@ def validate_input(
         generated_ids=run.generated,
         problems=run.check.sorted_problems(),
         problem_count=run.check.count,
+        warnings=run.warnings,
     )
 
 
@@ -514,6 +532,21 @@ class _Checker:
         return InputValidationError(self.sorted_problems(), source=source, provider=provider)
 
 
+def model_map_of(adapter: ProviderAdapter) -> dict[str, str] | None:
+    """The adapter's ``models`` option (input model -> provider model), checked."""
+    raw = adapter.options.get("models")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()
+    ):
+        raise ConfigurationError(
+            f"[providers.{adapter.name}.models] must map model names to model names, e.g. "
+            f'"gpt-4o-mini" = "claude-haiku-4-5"'
+        )
+    return dict(raw) or None
+
+
 def _overrides(adapter: ProviderAdapter, name: str) -> bool:
     return getattr(type(adapter), name) is not getattr(ProviderAdapter, name)
 
@@ -533,10 +566,15 @@ class _Run:
         max_bytes: int | None,
         memory_ids: int,
         override_model: bool = False,
+        strict: bool = False,
         generate_ids: bool | None = None,
     ) -> None:
         self.adapter = adapter
         self.override_model = override_model
+        self.strict = strict
+        self.model_map = model_map_of(adapter)
+        self.warnings: list[ValidationProblem] = []
+        self.models_seen: dict[str, int] = {}
         self.generate_ids = generate_ids
         self._reserved: set[str] = set()
         self.writer = writer
@@ -631,6 +669,8 @@ class _Run:
         inject_model = self.model_arg is not None and not adapter.capabilities.model_at_job_level
         override = self.override_model and self.model_arg is not None
         job_model = self.model_arg
+        model_map = self.model_map
+        models_seen = self.models_seen
         max_requests = self.max_requests
         max_bytes = self.max_bytes
         writer = self.writer
@@ -733,6 +773,10 @@ class _Run:
                     continue
                 if url is None:
                     continue
+                if model_map is not None:
+                    mapped = model_map.get(body.get("model"))  # type: ignore[arg-type]
+                    if mapped is not None:
+                        body = {**body, "model": mapped}
                 if override:
                     if body.get("model") != job_model:
                         body = {**body, "model": job_model}
@@ -743,6 +787,8 @@ class _Run:
                     req_model = body.get("model") or job_model
                 if req_model != batch_model or req_model is None:
                     batch_model = self._model_ok(number, req_model, batch_model)
+                if req_model is not None and req_model not in models_seen:
+                    self._new_model(number, req_model)
                 if custom_check:
                     for issue in adapter.check_request(_request(custom_id, url, body)):
                         problem(number, issue.field, issue.message, issue.fix)
@@ -828,6 +874,27 @@ class _Run:
             )
             return False
         return True
+
+    def _new_model(self, number: int, model: str) -> None:
+        """A model's first line: warn (or, strict, refuse) when the price data has the
+        provider but not the model, naming the line and the map that would fix it."""
+        from omnibatch._prices import known_model, price_provider
+
+        self.models_seen[model] = number
+        if known_model(price_provider(self.adapter), model) is not False:
+            return
+        name = self.adapter.name
+        problem = ValidationProblem(
+            line=number,
+            field="body.model",
+            message=f"model {model!r} does not look like a {name} model "
+            f"(genai-prices lists no such {name} model)",
+            fix=f'map it in omnibatch.toml: [providers.{name}.models] "{model}" = '
+            f'"<a {name} model>", or pass --model',
+        )
+        self.warnings.append(problem)
+        if self.strict:
+            self.check.add(number, problem.field, problem.message, problem.fix)
 
     def _model_ok(self, number: int, req_model: str | None, batch_model: str | None) -> str | None:
         """The batch model after this line (problems for a missing or second model)."""

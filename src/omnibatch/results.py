@@ -18,25 +18,36 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
 import orjson
 
-from omnibatch._exceptions import ProviderResponseError
+from omnibatch._answers import (
+    OUTPUT_FORMATS,
+    AnswerReader,
+    error_fields,
+    line_normalizer,
+    normalize_line,
+    openai_line,
+)
+from omnibatch._exceptions import ConfigurationError, ProviderResponseError
 from omnibatch._index import SeenSet, iter_id_chunks, iter_ids
 from omnibatch._lifecycle import FetchedSource
 from omnibatch._partition import BucketStore, bucket_count
+from omnibatch._prices import UsageTotals, job_cost, price_provider
 from omnibatch._status import BatchStatus
 from omnibatch.adapter import ProviderAdapter, ResultSource
-from omnibatch.models import BatchResult, ResultError, ResultStatus
+from omnibatch.models import BatchResult, ResultError, ResultStatus, Usage
 
 __all__ = [
     "MISSING_CODE",
     "OutputSummary",
     "PartResults",
+    "complete_result",
     "iter_batch_results",
     "missing_result",
     "read_ids",
@@ -74,10 +85,11 @@ def missing_result(
     custom_id: str, batch_id: str | None, batch_status: BatchStatus | None = None
 ) -> BatchResult:
     status, message = _missing_outcome(batch_status)
+    kind = error_fields(status.value, {"code": MISSING_CODE})["kind"]
     return BatchResult(
         custom_id=custom_id,
         status=status,
-        error=ResultError(code=MISSING_CODE, message=message),
+        error=ResultError(code=MISSING_CODE, message=message, kind=kind),
         batch_id=batch_id,
     )
 
@@ -137,14 +149,53 @@ def _parse_error(
     return ProviderResponseError(f"{where}: cannot parse result: {what}", provider=adapter.name)
 
 
+def complete_result(result: BatchResult, read: AnswerReader) -> BatchResult:
+    """``result`` with the fields every provider's results carry (text or embedding, finish
+    reason, tool calls, usage, model, the error's kind), read from its body by ``read``
+    (the adapter's :meth:`~omnibatch.adapter.ProviderAdapter.read_answer`)."""
+    error = result.error
+    line = normalize_line(
+        {
+            "custom_id": result.custom_id,
+            "status": result.status.value,
+            "response": result.response,
+            "error": error.model_dump() if error is not None else None,
+        },
+        read,
+    )
+    usage = line["usage"]
+    if usage is not None:
+        total = (usage["input_tokens"] or 0) + (usage["output_tokens"] or 0)
+        usage = Usage(**usage, total_tokens=total)
+    update: dict[str, Any] = {
+        "text": line.get("text"),
+        "embedding": line.get("embedding"),
+        "finish_reason": line["finish_reason"],
+        "provider_finish_reason": line["provider_finish_reason"],
+        "tool_calls": line["tool_calls"],
+        "usage": usage,
+        "model": line["model"],
+    }
+    if line["error"] is not None:
+        fields = line["error"]
+        update["error"] = (
+            error.model_copy(update={"kind": fields["kind"]})
+            if error is not None
+            else ResultError(message=fields["message"], kind=fields["kind"])
+        )
+    return result.model_copy(update=update)
+
+
 def _records(adapter: ProviderAdapter, fetched: FetchedSource) -> Iterator[BatchResult]:
     source = fetched.source
     parse = adapter.parse_result_line
+    read = adapter.read_answer
     for number, record in _raw_records(adapter, fetched):
         try:
-            yield parse(record, source)
+            result = parse(record, source)
         except (KeyError, TypeError, ValueError) as exc:
             raise _parse_error(adapter, fetched, number, exc) from exc
+        yield complete_result(result, read)
 
 
 def iter_batch_results(
@@ -202,6 +253,15 @@ class OutputSummary:
     missing: int = 0
     unexpected: int = 0
     duplicates: int = 0
+    cost_usd: float | None = None
+    """What the job cost, counted once from the results' usage (None: see ``cost_reason``)."""
+    cost_source: str | None = None
+    """``genai-prices`` (its batch rates) or ``provider`` (the provider's own figure)."""
+    cost_reason: str | None = "results not read"
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Token usage summed by model, as the provider answered."""
+    format: str = "omnibatch"
+    """The output format the lines were written in."""
 
     def count(self, result: BatchResult) -> None:
         self._add(
@@ -224,29 +284,42 @@ class OutputSummary:
                     self.missing += count
 
 
-def write_output(parts: Sequence[PartResults], out_path: Path) -> OutputSummary:
+def write_output(
+    parts: Sequence[PartResults], out_path: Path, *, output_format: str = "omnibatch"
+) -> OutputSummary:
     """Write one line per input custom id across all parts of a job, part after part: in input
     order for a part joined in memory (at most ``MEMORY_IDS`` requests and
     ``MEMORY_RESULT_BYTES`` of results); for a bigger one, in the order of its result files,
     then its ``missing_result`` lines in input order (see :func:`_join_on_disk`).
 
     The file is written beside ``out_path`` and renamed into place when complete; scratch files
-    of big parts live in a temporary directory beside it and are removed afterwards."""
-    summary = OutputSummary()
+    of big parts live in a temporary directory beside it and are removed afterwards.
+
+    ``output_format``: ``omnibatch`` writes the normalized lines (the same keys on every
+    provider), ``openai`` lines of OpenAI's batch output file (see
+    :func:`omnibatch._answers.openai_line`)."""
+    if output_format not in OUTPUT_FORMATS:
+        raise ConfigurationError(
+            f"unknown output format {output_format!r}: use one of {', '.join(OUTPUT_FORMATS)}"
+        )
+    summary = OutputSummary(format=output_format)
+    tally = _Tally()
     tmp = out_path.with_name(out_path.name + ".tmp")
     scratch: Path | None = None
     try:
         with open(tmp, "wb") as out:
             for part in parts:
                 if _fits_in_memory(part):
-                    _join_in_memory(part, out, summary)
+                    _join_in_memory(part, out, summary, output_format, tally)
                 else:
                     if scratch is None:
                         scratch = Path(
                             tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent)
                         )
-                    _join_on_disk(part, out, summary, scratch)
+                    _join_on_disk(part, out, summary, scratch, output_format, tally)
         tmp.replace(out_path)
+        if parts:
+            tally.settle(parts[0].adapter, summary)
     finally:
         tmp.unlink(missing_ok=True)
         if scratch is not None:
@@ -282,26 +355,91 @@ def _fits_in_memory(part: PartResults) -> bool:
     return _result_bytes(part) <= MEMORY_RESULT_BYTES and _count_ids(part.ids_path) <= MEMORY_IDS
 
 
+class _Tally:
+    """The usage of a merge's lines, by model, and the provider's own cost where it reports
+    one (OpenRouter's ``usage.cost``): what the job's cost is computed from."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, UsageTotals] = {}
+        self.reported = 0.0
+        self.reporting = 0
+        self.unpriced = 0
+        self.succeeded = 0
+
+    def add(self, line: Mapping[str, Any]) -> None:
+        usage = line["usage"]
+        if usage is None:
+            if line["status"] == "succeeded":
+                self.unpriced += 1
+            return
+        self.succeeded += 1
+        model = line["model"] or ""
+        totals = self.models.get(model)
+        if totals is None:
+            totals = self.models[model] = UsageTotals()
+        totals.add(usage)
+        body = line["response"]
+        raw = body.get("usage") if body is not None else None
+        if raw.__class__ is dict:
+            cost = raw.get("cost")
+            if cost.__class__ in (int, float):
+                self.reported += cost
+                self.reporting += 1
+
+    def settle(self, adapter: ProviderAdapter, summary: OutputSummary) -> None:
+        reported = self.reported if self.reporting and self.reporting == self.succeeded else None
+        cost = job_cost(
+            price_provider(adapter), self.models, reported=reported, unpriced=self.unpriced
+        )
+        summary.cost_usd, summary.cost_source, summary.cost_reason = (
+            cost.usd,
+            cost.source,
+            cost.reason,
+        )
+        summary.usage = {model: t.as_dict() for model, t in sorted(self.models.items())}
+
+
 class _Lines:
     """Turns result records into output lines (bytes with a newline) and outcome codes."""
 
-    def __init__(self, part: PartResults) -> None:
+    def __init__(
+        self, part: PartResults, output_format: str = "omnibatch", tally: _Tally | None = None
+    ) -> None:
         self.part = part
+        self.tally = tally or _Tally()
+        self.read: AnswerReader = part.adapter.read_answer
+        self.normalize = line_normalizer(self.read)
+        created = int(time.time())
+        self.shape: Callable[[dict[str, Any]], dict[str, Any]] | None = (
+            (lambda line: openai_line(line, created)) if output_format == "openai" else None
+        )
         status, message = _missing_outcome(part.batch_status)
         self.missing_code = _CODE[status.value] | _MISSING_FLAG
-        self._missing_tail = orjson.dumps(
-            {"status": status.value, "error": {"code": MISSING_CODE, "message": message}}
+        self._missing = normalize_line(
+            {
+                "custom_id": "",
+                "status": status.value,
+                "error": {"code": MISSING_CODE, "message": message},
+            },
+            self.read,
         )
+        self._missing_tail = orjson.dumps(self._missing)[len(b'{"custom_id":"",') :]
 
     def missing(self, custom_id: str) -> bytes:
+        if self.shape is not None:
+            line = self.shape({**self._missing, "custom_id": custom_id})
+            return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
         # orjson writes keys in insertion order: splice the id in front of the fixed tail.
-        return b'{"custom_id":' + orjson.dumps(custom_id) + b"," + self._missing_tail[1:] + b"\n"
+        return b'{"custom_id":' + orjson.dumps(custom_id) + b"," + self._missing_tail + b"\n"
 
     def each(self) -> Iterator[tuple[str, int, bytes]]:
         """``(custom_id, outcome code, line)`` for every record of every source."""
         part = self.part
         adapter = part.adapter
         convert = adapter.output_line
+        normalize = self.normalize
+        count = self.tally.add
+        shape = self.shape
         loads = orjson.loads
         dumps = orjson.dumps
         newline = orjson.OPT_APPEND_NEWLINE
@@ -312,8 +450,12 @@ class _Lines:
             if fetched.path is None:
                 for number, record in _raw_records(adapter, fetched):
                     try:
-                        line = convert(record, source)
-                        yield line["custom_id"], codes[line["status"]], dumps(line, option=newline)
+                        line = normalize(convert(record, source))
+                        custom_id, code = line["custom_id"], codes[line["status"]]
+                        count(line)
+                        if shape is not None:
+                            line = shape(line)
+                        yield custom_id, code, dumps(line, option=newline)
                     except (KeyError, TypeError, ValueError) as exc:
                         raise _parse_error(adapter, fetched, number, exc) from exc
                 continue
@@ -325,8 +467,12 @@ class _Lines:
                         if record.__class__ is not dict:
                             kind = type(record).__name__
                             raise TypeError(f"a result line must be a JSON object, got {kind}")
-                        line = convert(record, source)
-                        yield line["custom_id"], codes[line["status"]], dumps(line, option=newline)
+                        line = normalize(convert(record, source))
+                        custom_id, code = line["custom_id"], codes[line["status"]]
+                        count(line)
+                        if shape is not None:
+                            line = shape(line)
+                        yield custom_id, code, dumps(line, option=newline)
                     except decode_error as exc:
                         if not raw.strip():
                             continue
@@ -335,7 +481,9 @@ class _Lines:
                         raise _parse_error(adapter, fetched, number, exc) from exc
 
 
-def _join_in_memory(part: PartResults, out: IO[bytes], summary: OutputSummary) -> None:
+def _join_in_memory(
+    part: PartResults, out: IO[bytes], summary: OutputSummary, output_format: str, tally: _Tally
+) -> None:
     ids = list(iter_ids(part.ids_path))
     position = dict(zip(ids, range(len(ids)), strict=True))
     if len(position) != len(ids):  # repeated ids in the input: the first one gets the result
@@ -344,7 +492,7 @@ def _join_in_memory(part: PartResults, out: IO[bytes], summary: OutputSummary) -
             position.setdefault(custom_id, index)
     slots: list[bytes | None] = [None] * len(ids)
     counts = [0] * 16
-    lines = _Lines(part)
+    lines = _Lines(part, output_format, tally)
     for custom_id, code, data in lines.each():
         at = position.get(custom_id)
         if at is None:
@@ -365,7 +513,14 @@ def _join_in_memory(part: PartResults, out: IO[bytes], summary: OutputSummary) -
     _write_lines(out, cast("list[bytes]", slots))
 
 
-def _join_on_disk(part: PartResults, out: IO[bytes], summary: OutputSummary, scratch: Path) -> None:
+def _join_on_disk(
+    part: PartResults,
+    out: IO[bytes],
+    summary: OutputSummary,
+    scratch: Path,
+    output_format: str,
+    tally: _Tally,
+) -> None:
     """Write a big part's lines in the order of its result files, then its missing lines.
 
     One pass converts each result and writes its line straight to ``out``, while its custom id
@@ -379,7 +534,7 @@ def _join_on_disk(part: PartResults, out: IO[bytes], summary: OutputSummary, scr
     start = out.tell()
     total_ids = _count_ids(part.ids_path)
     buckets = bucket_count(0, total_ids, bucket_bytes=1, bucket_items=_BUCKET_ITEMS)
-    lines = _Lines(part)
+    lines = _Lines(part, output_format, tally)
     stores: list[BucketStore] = []
     try:
         id_store = BucketStore(scratch / "ids.bin", buckets)
@@ -451,6 +606,9 @@ def _write_results(lines: _Lines, out: IO[bytes], store: BucketStore) -> list[in
     part = lines.part
     adapter = part.adapter
     convert = adapter.output_line
+    normalize = lines.normalize
+    count = lines.tally.add
+    shape = lines.shape
     loads = orjson.loads
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
@@ -472,9 +630,12 @@ def _write_results(lines: _Lines, out: IO[bytes], store: BucketStore) -> list[in
                     if record.__class__ is not dict:
                         kind = type(record).__name__
                         raise TypeError(f"a result line must be a JSON object, got {kind}")
-                    line = convert(record, source)
+                    line = normalize(convert(record, source))
                     custom_id: str = line["custom_id"]
                     code = codes[line["status"]]
+                    count(line)
+                    if shape is not None:
+                        line = shape(line)
                     data = dumps(line, option=newline)
                 except decode_error as exc:
                     if not raw.strip():
@@ -512,13 +673,29 @@ def _cut_lines(out: IO[bytes], start: int, drop: Sequence[int], counts: list[int
             read += len(line)
             if index == next_drop:
                 next_drop = next(skip, -1)
-                counts[_CODE[orjson.loads(line)["status"]]] -= 1
+                counts[_CODE[_line_status(orjson.loads(line))]] -= 1
             else:
                 write(line)
             if start + read >= end:
                 break
     out.truncate()
     out.flush()
+
+
+def _line_status(line: Mapping[str, Any]) -> str:
+    """The outcome of a written line, in either output format."""
+    status = line.get("status")
+    if isinstance(status, str):
+        return status
+    error = line.get("error")  # OpenAI's format
+    if isinstance(error, Mapping):
+        code = error.get("code")
+        return {"batch_expired": "expired", "batch_cancelled": "cancelled"}.get(
+            str(code), "errored"
+        )
+    response = line.get("response")
+    failed = isinstance(response, Mapping) and (response.get("status_code") or 0) >= 400
+    return "errored" if failed else "succeeded"
 
 
 def _write_lines(out: IO[bytes], lines: Sequence[bytes | memoryview]) -> None:

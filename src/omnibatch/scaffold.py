@@ -17,6 +17,15 @@ __all__ = ["TEMPLATE_PACKAGE", "plugin_context", "render_plugin", "render_text"]
 
 TEMPLATE_PACKAGE = "omnibatch"
 TEMPLATE_DIR = "plugin_template"
+COMPAT_DIR = "plugin_template_compat"
+"""Overlay for ``--openai-compatible``: facts, adapter and dialect on the OpenAI-compatible
+base replace the generic template's adapter, status map, dialect and adapter tests."""
+_GENERIC_ONLY = (
+    "src/{{module}}/adapter.py.tmpl",
+    "src/{{module}}/dialect.py.tmpl",
+    "src/{{module}}/status.py.tmpl",
+    "tests/test_adapter.py.tmpl",
+)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 
@@ -82,9 +91,13 @@ def _walk(node: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
     return found
 
 
-def template_files() -> list[tuple[str, Traversable]]:
+def template_files(*, openai_compatible: bool = False) -> list[tuple[str, Traversable]]:
     """Every template file as ``(path relative to the template, resource)``."""
-    return _walk(files(TEMPLATE_PACKAGE).joinpath(TEMPLATE_DIR))
+    found = _walk(files(TEMPLATE_PACKAGE).joinpath(TEMPLATE_DIR))
+    if not openai_compatible:
+        return found
+    kept = [(rel, res) for rel, res in found if rel not in _GENERIC_ONLY]
+    return kept + _walk(files(TEMPLATE_PACKAGE).joinpath(COMPAT_DIR))
 
 
 def render_plugin(
@@ -94,8 +107,10 @@ def render_plugin(
     display_name: str | None = None,
     force: bool = False,
     check_installed: bool = True,
+    openai_compatible: bool = False,
 ) -> Path:
     """Render a new provider package for ``name`` into ``dest/omnibatch-<name>``; returns it.
+    With ``openai_compatible`` the provider is a facts object on the OpenAI-compatible base.
 
     Refuses (``FileExistsError``) to write into a non-empty folder unless ``force``, and
     (``ValueError``) a name that is invalid or, with ``check_installed``, already used by an
@@ -114,7 +129,7 @@ def render_plugin(
     root = Path(dest) / context["distribution"]
     if root.exists() and any(root.iterdir()) and not force:
         raise FileExistsError(f"{root} already exists and is not empty; pass --force to overwrite")
-    for relative, resource in template_files():
+    for relative, resource in template_files(openai_compatible=openai_compatible):
         target = root / _target(relative, context)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render_text(resource.read_text("utf-8"), context, where=relative))

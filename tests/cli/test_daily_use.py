@@ -133,8 +133,12 @@ def test_results_of_a_finished_embedded_job(tmp_path: Path, home: Path) -> None:
     assert json.loads(again.stdout)["summary"]["succeeded"] == 3
     first = (tmp_path / "first.jsonl").read_bytes()
     assert (tmp_path / "again.jsonl").read_bytes() == first
-    (tmp_path / "first.jsonl").unlink()
-    gone = run_cli("results", job, "-o", "third.jsonl", env=env, cwd=tmp_path)
+    (tmp_path / "first.jsonl").unlink()  # the latest copy, again.jsonl, is what is read now
+    third = run_cli("results", job, "-o", "third.jsonl", env=env, cwd=tmp_path)
+    assert third.returncode == 0 and (tmp_path / "third.jsonl").read_bytes() == first
+    for name in ("again.jsonl", "third.jsonl"):
+        (tmp_path / name).unlink()
+    gone = run_cli("results", job, "-o", "fourth.jsonl", env=env, cwd=tmp_path)
     assert gone.returncode == 1 and "no longer exists" in gone.stderr
 
 

@@ -38,9 +38,11 @@ def test_finished_job_keeps_only_its_ids(
     # The input's translated copy and the downloaded results are gone; three small id lists
     # stay, so `omnibatch results` can rebuild OUTPUT from the provider's files.
     assert [p.suffix for p in left] == [".ids"] * 3
+    written = (tmp_path / "out.jsonl").read_bytes()
+    (tmp_path / "out.jsonl").unlink()  # no copy left on disk: the provider's files are read
     again = run_cli("results", str(job["job"]), "-o", "again.jsonl", env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "out.jsonl").read_bytes()
+    assert (tmp_path / "again.jsonl").read_bytes() == written
     assert [p.suffix for p in _files(home / "jobs" / str(job["job"]))] == [".ids"] * 3
     kept = run_cli(*args, "-o", "kept.jsonl", "--new", "--keep-data", env=env, cwd=tmp_path)
     assert kept.returncode == 0

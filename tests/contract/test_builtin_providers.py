@@ -34,3 +34,23 @@ class TestContractWithoutARegisteredPlugin(ProviderContract):
     adapter_cls = _UnregisteredAdapter
     dialect_cls = _UnregisteredDialect
     model = "gpt-4o-mini"
+
+
+class TestAzureContract(ProviderContract):
+    provider = "azure"
+    model = "gpt-4o-mini-batch"  # a Global Batch deployment name
+
+
+class TestGroqContract(ProviderContract):
+    provider = "groq"
+    model = "llama-3.1-8b-instant"
+
+
+class TestDeepInfraContract(ProviderContract):
+    provider = "deepinfra"
+    model = "meta-llama/Meta-Llama-3.1-8B-Instruct"
+
+
+class TestDashScopeContract(ProviderContract):
+    provider = "dashscope"
+    model = "qwen-plus"

@@ -26,7 +26,19 @@ def _table(text: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["openai", "mistral", "anthropic", "gemini", "openrouter", "cohere"]
+    "name",
+    [
+        "openai",
+        "mistral",
+        "anthropic",
+        "gemini",
+        "azure",
+        "groq",
+        "deepinfra",
+        "dashscope",
+        "openrouter",
+        "cohere",
+    ],
 )
 def test_status_table_matches_code(name: str) -> None:
     adapter = get_registry().provider(name)

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from omnibatch import BatchStatus, ProviderResponseError, ResultStatus
+from omnibatch._answers import normalize_line
 from omnibatch._lifecycle import FetchedSource
 from omnibatch.adapter import ResultSource
-from omnibatch.results import iter_batch_results
+from omnibatch.results import complete_result, iter_batch_results
 from omnibatch_mistral.adapter import MistralAdapter
 from omnibatch_openai.adapter import OpenAIAdapter
 
@@ -163,7 +164,50 @@ def test_odd_but_valid_failure_lines_parse(adapter: OpenAIAdapter | MistralAdapt
     text_body = {"custom_id": "b", "response": {"status_code": 502, "body": "Bad Gateway"}}
     for record in (numeric, text_body):
         parsed = adapter.parse_result_line(record, OUTPUT)
-        line = adapter.output_line(record, OUTPUT)
+        line = normalize_line(adapter.output_line(record, OUTPUT), adapter.read_answer)
         assert parsed.status is ResultStatus.ERRORED and parsed.error is not None
-        assert line == parsed.to_output_line()
+        assert line == complete_result(parsed, adapter.read_answer).to_output_line()
     assert adapter.parse_result_line(numeric, OUTPUT).error.code == "500"  # type: ignore[union-attr]
+
+
+def test_azure_golden_payloads_through_the_azure_adapter() -> None:
+    from omnibatch.flows import HttpResponse
+    from omnibatch.pipeline import validate_input
+    from omnibatch_azure.adapter import AzureAdapter
+
+    azure = AzureAdapter(api_key="k", base_url="https://res.openai.azure.com")
+    iso = azure.parse_batch(_json("azure_openai", "batch_rest_validating_iso_timestamps.json"))
+    assert iso.provider == "azure" and iso.status is BatchStatus.VALIDATING
+    done = azure.parse_batch(_json("azure_openai", "batch_completed_python.json"))
+    assert done.status is BatchStatus.SUCCEEDED
+    line = azure.parse_result_line(_json("azure_openai", "batch_output_line.json"), OUTPUT)
+    assert line.ok and line.custom_id == "task-0"
+    assert azure.output_line(_json("azure_openai", "batch_output_line.json"), OUTPUT) == (
+        line.to_output_line()
+    )
+    # A listed page, read by the list flow itself.
+    flow = azure.list_batches(cursor=None, limit=10, filters={})
+    request = next(flow)
+    assert request.path == "/batches" and azure.base_url.endswith("/openai/v1")
+    body = json.dumps(_json("azure_openai", "batch_list_preview.json")).encode()
+    with pytest.raises(StopIteration) as stop:
+        flow.send(HttpResponse(200, {"content-type": "application/json"}, body))
+    page = stop.value.value
+    assert page.items and all(b.provider == "azure" for b in page.items)
+    file_object = _json("azure_openai", "file_object_processed.json")
+    assert file_object["purpose"] in azure.facts.file_purposes
+    report = validate_input(
+        shared_path("specs", "examples", "azure_openai", "batch_input_chat.jsonl"), azure
+    )
+    assert report.problem_count == 0 and report.total > 0
+
+
+def test_groq_golden_input_validates_for_groq() -> None:
+    from omnibatch.pipeline import validate_input
+    from omnibatch_groq.adapter import GroqAdapter
+
+    report = validate_input(
+        shared_path("specs", "examples", "groq", "batch_input.jsonl"), GroqAdapter(api_key="k")
+    )
+    assert report.problem_count == 0 and report.endpoint == "/v1/chat/completions"
+    assert report.model == "llama-3.1-8b-instant"

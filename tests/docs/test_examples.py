@@ -24,7 +24,7 @@ from ..conftest import REPO
 DOCS = REPO / "docs"
 
 # Pages whose examples are run here, in order, as one script.
-RUN = ["configuration.md", "errors.md", "large-jobs.md", "lifecycle.md"]
+RUN = ["configuration.md", "errors.md", "large-jobs.md", "lifecycle.md", "results.md"]
 # Pages whose examples other tests run as written.
 COVERED = {
     "emulator.md": "tests/emulator/test_emulator_docs.py",
@@ -32,7 +32,12 @@ COVERED = {
     "plugins/tutorial.md": "tests/plugins/test_docs.py",
 }
 # Pages of signatures and fragments of the example plugin: parsed (a bare signature gets a body).
-PARSED = ["plugins/adapter-reference.md", "plugins/hooks.md", "plugins/testing.md"]
+PARSED = [
+    "plugins/adapter-reference.md",
+    "plugins/hooks.md",
+    "plugins/testing.md",
+    "providers/openai-compatible.md",
+]
 
 _BLOCK = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
 

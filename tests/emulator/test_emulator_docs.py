@@ -28,7 +28,7 @@ def blocks(page: str, language: str) -> list[str]:
 
 def test_the_emulator_guide_python_examples_run() -> None:
     examples = blocks("emulator.md", "python")
-    assert len(examples) == 5
+    assert len(examples) == 6
     for code in examples:
         namespace: dict[str, object] = {"__name__": "docs_example"}
         exec(compile(code, "docs/emulator.md", "exec"), namespace)

@@ -118,6 +118,29 @@ def test_a_rendered_provider_installs_and_passes_its_own_tests(venv: Path, tmp_p
     lint_and_type_check(venv, root, tmp_path / "mypy-cache")
 
 
+def test_an_openai_compatible_provider_is_a_facts_object_of_under_100_lines(
+    venv: Path, tmp_path: Path
+) -> None:
+    out = run(
+        [sys.executable, "-m", "omnibatch.cli_plugin", "new", "lab", "--openai-compatible",
+         "--dest", tmp_path]
+    )  # fmt: skip
+    root = tmp_path / "omnibatch-lab"
+    assert f"created {root}" in out and "facts.py" in out
+    package = root / "src" / "omnibatch_lab"
+    assert sorted(p.name for p in package.glob("*.py")) == [
+        "__init__.py", "adapter.py", "dialect.py", "facts.py"
+    ]  # fmt: skip
+    code = [*package.glob("*.py"), *(root / "tests").glob("*.py")]
+    assert sum(len(p.read_text().splitlines()) for p in code) < 100
+    assert "OpenAICompatFacts(" in (package / "facts.py").read_text()
+    pip_install(venv, root)
+    assert providers(venv)["lab"]["builtin"] is False
+    # The contract suite: every scenario, sync, async and over a socket.
+    assert passed_tests(run([venv, "-m", "pytest", "-q"], cwd=root)) >= 25
+    lint_and_type_check(venv, root, tmp_path / "mypy-cache")
+
+
 @pytest.fixture
 def example(tmp_path: Path) -> Iterator[Path]:
     copy = tmp_path / "omnibatch-gateway"

@@ -129,8 +129,9 @@ def test_a_batch_without_any_result_is_all_missing(tmp_path: Path, join_path: st
     assert [line["custom_id"] for line in lines] == ids
     assert {line["status"] for line in lines} == {"cancelled"}
     assert lines[0]["error"] == {
-        "code": MISSING_CODE,
+        "kind": "cancelled",
         "message": "the batch was cancelled before it ran",
+        "code": MISSING_CODE,
     }
     assert (summary.cancelled, summary.missing, summary.total) == (60, 60, 60)
 

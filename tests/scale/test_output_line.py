@@ -8,7 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
+from omnibatch._answers import normalize_line
 from omnibatch.adapter import ProviderAdapter, ResultSource
+from omnibatch.results import complete_result
 from omnibatch_mistral.adapter import MistralAdapter
 from omnibatch_openai.adapter import OpenAIAdapter
 
@@ -70,12 +72,15 @@ def examples() -> list[dict[str, Any]]:
 def test_output_line_matches_parse_result_line(adapter: ProviderAdapter) -> None:
     for record in examples():
         try:
-            expected = adapter.parse_result_line(record, SOURCE).to_output_line()
+            parsed = adapter.parse_result_line(record, SOURCE)
         except (KeyError, TypeError, ValueError):
             with pytest.raises((KeyError, TypeError, ValueError)):
                 adapter.output_line(record, SOURCE)
             continue
-        assert adapter.output_line(record, SOURCE) == expected, record
+        # The merge normalizes the adapter's line; results() completes the parsed result.
+        expected = complete_result(parsed, adapter.read_answer).to_output_line()
+        line = normalize_line(adapter.output_line(record, SOURCE), adapter.read_answer)
+        assert line == expected, record
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.name)
@@ -123,3 +128,34 @@ def test_the_fast_success_path_writes_the_same_bytes(adapter: ProviderAdapter) -
                 adapter.output_line(record, SOURCE)
             continue
         assert orjson.dumps(adapter.output_line(record, SOURCE)) == general, record
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.name)
+def test_the_quick_normalizer_writes_what_the_general_one_does(adapter: ProviderAdapter) -> None:
+    """The merge normalizes the usual chat success in one step: the same line as
+    ``normalize_line`` for every golden payload and edge case."""
+    from omnibatch._answers import line_normalizer
+
+    quick = line_normalizer(adapter.read_answer)
+    extra = [
+        {"custom_id": "d", "response": {"status_code": 200, "body": body}}
+        for body in (
+            {
+                "choices": [{"message": {"content": "x"}, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": 3,
+                    "completion_tokens": 2,
+                    "prompt_tokens_details": {"cached_tokens": 1},
+                    "completion_tokens_details": {"reasoning_tokens": 1},
+                },
+            },
+            {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "3"}},
+            {"choices": [{"message": {"content": None, "tool_calls": []}}], "usage": {}},
+        )
+    ]
+    for record in [*examples(), *EDGES, *extra]:
+        try:
+            line = adapter.output_line(record, SOURCE)
+        except (KeyError, TypeError, ValueError):
+            continue
+        assert quick(line) == normalize_line(line, adapter.read_answer), record

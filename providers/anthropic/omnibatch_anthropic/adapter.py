@@ -40,6 +40,7 @@ from omnibatch.plugin import (
     Usage,
     invalid_request,
     json_object,
+    messages_answer,
     no_io,
     query,
     request_issues,
@@ -322,6 +323,10 @@ class AnthropicAdapter(ProviderAdapter):
             cancel_requested_at=to_datetime(raw.get("cancel_initiated_at")),
             raw=dict(raw),
         )
+
+    def read_answer(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        # A succeeded result's body is an Anthropic ``message``.
+        return messages_answer(body)
 
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
         custom_id = record["custom_id"]

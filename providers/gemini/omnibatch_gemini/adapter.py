@@ -44,6 +44,7 @@ from omnibatch.plugin import (
     ResultSource,
     ResultStatus,
     Usage,
+    candidates_answer,
     invalid_request,
     json_object,
     no_io,
@@ -200,6 +201,7 @@ class GeminiAdapter(ProviderAdapter):
     status_map: ClassVar[Mapping[str, BatchStatus]] = GEMINI_STATUSES
     documented_statuses: ClassVar[frozenset[str]] = DOCUMENTED_STATUSES
     endpoints: ClassVar[frozenset[str]] = frozenset({"/v1/chat/completions"})
+    price_provider: ClassVar[str | None] = "google"
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_bytes=2 * 1024 * 1024 * 1024)
     capabilities: ClassVar[Capabilities] = Capabilities(
         metadata=False,
@@ -517,6 +519,10 @@ class GeminiAdapter(ProviderAdapter):
             else (),
             raw=dict(raw),
         )
+
+    def read_answer(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        # A succeeded result's body is a ``GenerateContentResponse`` (or an embedding).
+        return candidates_answer(body)
 
     def parse_result_line(self, record: Mapping[str, Any], source: ResultSource) -> BatchResult:
         md = record.get("metadata")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from omnibatch._answers import OUTPUT_FORMATS
 from omnibatch.cli._app import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -192,6 +193,17 @@ GENERATE_IDS = click.option(
 )
 
 
+FORMAT = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="omnibatch",
+    show_default=True,
+    help="OUTPUT's lines: normalized (the same fields on every provider), or OpenAI's batch "
+    "output file with every answer as a chat.completion.",
+)
+
+
 def _job_params(func: Any) -> Any:
     options = [
         click.option(
@@ -215,6 +227,12 @@ def _job_params(func: Any) -> Any:
         click.option(
             "--new", is_flag=True, help="Start a new job even if the same one was run before."
         ),
+        click.option(
+            "--strict",
+            is_flag=True,
+            help="Refuse (exit 1, nothing sent) when a request's model does not look like the "
+            "provider's; without it, a warning names the line and the model map to add.",
+        ),
         GENERATE_IDS,
     ]
     for option in reversed(options):
@@ -234,6 +252,7 @@ def _job_params(func: Any) -> Any:
     help="Where to write one result line per input request (- for stdout).",
 )
 @_job_params
+@FORMAT
 @click.option("--no-wait", is_flag=True, help="Submit and return; run again later to collect.")
 @click.option(
     "--poll-interval",
@@ -255,6 +274,8 @@ def run_cmd(
     max_requests_per_batch: int | None,
     metadata: tuple[str, ...],
     new: bool,
+    strict: bool,
+    output_format: str,
     generate_ids: bool,
     no_wait: bool,
     poll_interval: float | None,
@@ -283,6 +304,8 @@ def run_cmd(
             poll_interval=poll_interval,
             keep_files=keep_files,
             shown=output,
+            strict=strict,
+            output_format=output_format,
         )
 
 
@@ -297,8 +320,11 @@ def _run(
     poll_interval: float | None,
     keep_files: bool,
     shown: str,
+    strict: bool = False,
+    output_format: str = "omnibatch",
 ) -> int:
     runner = _runner(state, poll_interval=poll_interval, keep_files=keep_files)
+    runner.strict = strict
     server = None
     try:
         target, server = _target(state, runner, embedded_ok=not no_wait)
@@ -308,7 +334,9 @@ def _run(
             runner.poll = PollPolicy(initial=EMBEDDED_POLL, maximum=2.0)
         path, spooled = _input_path(state, input_file)
         try:
-            result = runner.run(path, out, target, options, new=new, wait=not no_wait)
+            result = runner.run(
+                path, out, target, options, new=new, wait=not no_wait, format=output_format
+            )
         except KeyboardInterrupt:
             return _interrupted(state, runner.current, target.embedded)
         finally:
@@ -344,6 +372,7 @@ def _run(
                 f"wrote {s.total} result line(s) to {_shown(shown)}: {s.succeeded} succeeded, "
                 f"{s.errored} errored, {s.expired} expired, {s.cancelled} cancelled"
             )
+            state.out.line(f"cost: {view.cost_label()}")
         if not result.succeeded:
             state.out.note("the job did not fully succeed; run with --new to submit it again")
     if no_wait:
@@ -382,6 +411,7 @@ def submit_cmd(
     max_requests_per_batch: int | None,
     metadata: tuple[str, ...],
     new: bool,
+    strict: bool,
     generate_ids: bool,
 ) -> int:
     """Validate, upload and create the batches of a job, then return.
@@ -392,6 +422,7 @@ def submit_cmd(
     options = _job_options(model, max_requests_per_batch, metadata, generate_ids)
     state.accept_empty_ledger = new
     runner = _runner(state)
+    runner.strict = strict
     try:
         target, _ = _target(state, runner, embedded_ok=False)
         path, _spooled = _input_path(state, input_file)
@@ -470,6 +501,7 @@ def _show_job(state: State, view: JobView, note: str | None = None) -> None:
     state.out.line(f"  input:   {job.input_path}")
     state.out.line(f"  output:  {job.output_path or '-'}")
     state.out.line(f"  created: {fmt_time(job.created_at)}   phase: {job.phase}")
+    state.out.line(f"  cost:    {view.cost_label()}")
     rows = [
         (
             p.part + 1,
@@ -658,35 +690,41 @@ def _wait_batch(
     type=click.Path(dir_okay=False),
     help="Where to write one result line per request (- for stdout).",
 )
-def results_cmd(state: State, ident: str, output: str) -> int:
+@FORMAT
+def results_cmd(state: State, ident: str, output: str, output_format: str) -> int:
     """Download the results of an ended job (or provider batch) into OUTPUT."""
     with _output_file(state, output) as out:
-        return _results(state, ident, out, output)
+        return _results(state, ident, out, output, output_format)
 
 
 def _shown(output: str) -> str:
     return "stdout" if output == "-" else output
 
 
-def _results(state: State, ident: str, out: Path, output: str) -> int:
+def _results(
+    state: State, ident: str, out: Path, output: str, output_format: str = "omnibatch"
+) -> int:
     runner = _runner(state)
     try:
         embedded = state.ledger.find_job(ident)
         if embedded is not None and embedded.embedded:
             view = runner.view(embedded)
             return _print_results(
-                state, _saved_results(view, out), out, output, view.status == "succeeded"
+                state, _saved_results(runner, view, out), out, output, view.status == "succeeded"
             )
         resolved = _resolve(state, runner, ident)
         if resolved.batch_id is None:
             assert resolved.view is not None
             with state.ledger.lock(resolved.view.job):
                 view, summary = runner.collect(
-                    runner.view(resolved.view.id), out, target=resolved.target
+                    runner.view(resolved.view.id),
+                    out,
+                    target=resolved.target,
+                    format=output_format,
                 )
             ok = view.status == "succeeded"
         else:
-            summary, ok = _batch_results(state, runner, resolved, out)
+            summary, ok = _batch_results(state, runner, resolved, out, output_format)
     finally:
         runner.close()
     return _print_results(state, summary, out, output, ok)
@@ -704,41 +742,33 @@ def _print_results(state: State, summary: Any, out: Path, output: str, ok: bool)
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _saved_results(view: JobView, out: Path) -> Any:
+def _saved_results(runner: JobRunner, view: JobView, out: Path) -> Any:
     """The results of a finished job on the embedded emulator, whose batches ended with the
-    process that ran them: the OUTPUT that process wrote is the copy that remains."""
+    process that ran them: what that process downloaded or wrote is the copy that remains."""
     from omnibatch._exceptions import BatchStateError
-    from omnibatch.results import OutputSummary
 
     job = view.job
-    saved = Path(job.output_path) if job.output_path else None
-    if job.phase != "done" or job.summary is None or saved is None:
+    if job.phase != "done" or job.summary is None:
         raise BatchStateError(
             f"job {job.id} ran on the embedded emulator and stopped before its results were "
             "written; run the same `omnibatch run` command again to start a fresh job"
         )
-    if not saved.is_file():
+    summary = runner.rewrite(view, out)
+    if summary is None:
         raise BatchStateError(
             f"job {job.id} ran on the embedded emulator, whose batches are gone; its results "
-            f"were written to {saved}, which no longer exists"
+            f"were written to {job.output_path}, which no longer exists"
         )
-    if saved.resolve() != out.resolve():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        shutil.copyfile(saved, tmp)
-        tmp.replace(out)
-    return OutputSummary(**dict(job.summary))
+    return summary
 
 
 def _batch_results(
-    state: State, runner: JobRunner, resolved: _Resolved, out: Path
+    state: State, runner: JobRunner, resolved: _Resolved, out: Path, output_format: str
 ) -> tuple[Any, bool]:
     """Results of one provider batch: in input order when the ledger knows its part (see
     :func:`omnibatch.results.write_output` for big parts), else in the order of the provider's
     files."""
-    import orjson
-
-    from omnibatch.results import OutputSummary, PartResults, write_output
+    from omnibatch.results import PartResults, write_output
 
     assert resolved.target is not None and resolved.batch_id is not None
     client = _batch_client(state, runner, resolved.target)
@@ -753,15 +783,8 @@ def _batch_results(
             results.sources,
             batch_status=results.batch.status,
         )
-        return write_output([part], out), ok
-    summary = OutputSummary()
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        for result in results:
-            summary.count(result)
-            fh.write(orjson.dumps(result.to_output_line()) + b"\n")
-    tmp.replace(out)
-    return summary, ok
+        return write_output([part], out, output_format=output_format), ok
+    return results.write(out, format=output_format), ok
 
 
 @command(cli, "cancel")
@@ -947,12 +970,13 @@ def _list_jobs(state: State, limit: int, statuses: tuple[str, ...]) -> int:
             v.job.provider + ("*" if v.job.embedded else ""),
             v.status,
             _short_counts(v.counts),
+            "-" if v.cost["cost_usd"] is None else f"${v.cost['cost_usd']:.4f}",
             fmt_time(v.job.created_at, short=True),
             _short_path(v.job.input_path),
         )
         for v in views
     ]
-    state.out.table(("job", "provider", "status", "requests", "created", "input"), rows)
+    state.out.table(("job", "provider", "status", "requests", "cost", "created", "input"), rows)
     if any(v.job.embedded for v in views):
         state.out.note("* ran on the embedded emulator (fake answers)")
     return EXIT_OK

@@ -20,11 +20,16 @@ if TYPE_CHECKING:
     from omnibatch.models import ValidationProblem
 
 
-def _adapter(name: str) -> ProviderAdapter:
-    """An adapter for local work (validation, translation): no key, nothing sent."""
+def _adapter(name: str, state: State | None = None) -> ProviderAdapter:
+    """An adapter for local work (validation, translation): no key, nothing sent; with
+    ``state``, the provider's settings from the config file (its model map)."""
     from omnibatch.pipeline import local_adapter
 
-    return local_adapter(name)
+    adapter = local_adapter(name)
+    section = dict(state.config.providers.get(adapter.name, {})) if state is not None else {}
+    for key in ("base_url", "api_key_env"):
+        section.pop(key, None)
+    return type(adapter)(api_key=None, options=section) if section else adapter
 
 
 def _source(source: str, workdir: Path, model: str | None) -> str:
@@ -55,29 +60,38 @@ def _problem_line(source: str, problem: ValidationProblem) -> str:
     metavar="N",
     help="Report the split for batches of at most N requests.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Count a model that does not look like the provider's as a problem.",
+)
 @GENERATE_IDS
 def validate_cmd(
     state: State,
     input_file: str,
     model: str | None,
     max_requests_per_batch: int | None,
+    strict: bool,
     generate_ids: bool,
 ) -> int:
     """Check an input for the provider (default openai) without sending anything.
 
     Prints every problem as FILE:LINE: field: message (fix: ...); exit code 1 if any.
+    Warnings (a model the provider does not list) are printed the same way; --strict makes
+    them problems.
     """
     from omnibatch.config import DEFAULT_PROVIDER, resolve_provider_name
     from omnibatch.pipeline import validate_input
 
     name = resolve_provider_name(state.provider, state.config) or DEFAULT_PROVIDER
-    adapter = _adapter(name)
+    adapter = _adapter(name, state)
     with tempfile.TemporaryDirectory(prefix="omnibatch-validate-") as tmp:
         report = validate_input(
             _source(input_file, Path(tmp), model),
             adapter,
             model=model,
             max_requests=max_requests_per_batch,
+            strict=strict,
             generate_ids=generate_ids,
         )
     if state.json:
@@ -92,9 +106,13 @@ def validate_cmd(
                 "model": report.model or model,
                 "problem_count": report.problem_count,
                 "problems": [p.model_dump() for p in report.problems],
+                "warnings": [w.model_dump() for w in report.warnings],
             }
         )
         return EXIT_OK if report.ok else EXIT_FAILED
+    if not strict:
+        for warning in report.warnings:
+            state.out.warn(_problem_line(input_file, warning))
     if not report.ok:
         for problem in report.problems:
             state.out.line(_problem_line(input_file, problem))
@@ -192,8 +210,7 @@ def convert_cmd(
 @command(cli, "providers")
 def providers_cmd(state: State) -> int:
     """List the installed providers, where each comes from, and any plugin problems."""
-    from dataclasses import asdict
-
+    from omnibatch._capabilities import provider_facts
     from omnibatch._plugins import get_registry
 
     registry = get_registry()
@@ -211,7 +228,9 @@ def providers_cmd(state: State) -> int:
                         "builtin": entry.origin.builtin,
                         "base_url": entry.adapter.default_base_url,
                         "api_key_env": entry.adapter.api_key_env,
-                        "capabilities": asdict(entry.adapter.capabilities),
+                        "origin": str(entry.origin),
+                        "config_file": entry.origin.config_file,
+                        **provider_facts(entry.adapter),
                     }
                     for name, entry in entries
                 ],
@@ -230,7 +249,8 @@ def providers_cmd(state: State) -> int:
         (
             name,
             entry.adapter.display_name or name,
-            " ".join(filter(None, (entry.origin.distribution, entry.origin.version)))
+            (f"config {entry.origin.config_file}" if entry.origin.config_file else "")
+            or " ".join(filter(None, (entry.origin.distribution, entry.origin.version)))
             or "in-process",
             entry.adapter.api_key_env or "-",
             entry.adapter.default_base_url,
@@ -426,3 +446,50 @@ def serve_cmd(
     except ValueError as exc:  # a malformed fault config
         raise ConfigurationError(f"emulator: {exc}") from None
     return int(code or 0)
+
+
+@command(cli, "estimate")
+@click.argument("input_file", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", metavar="MODEL", help="Estimate as if every request used this model.")
+def estimate_cmd(state: State, input_file: str, model: str | None) -> int:
+    """Count an input's requests and estimate its tokens and cost, sending nothing.
+
+    Input tokens are estimated without a tokenizer (characters / 4, plus a few per message:
+    about ±25 % for English prose); output is bounded by each request's max_tokens. Costs are
+    ranges (no output .. every max_tokens used) at the provider's batch and synchronous prices
+    from genai-prices, after the model map of the config file and --model.
+    """
+    from omnibatch._estimate import estimate_input
+    from omnibatch.config import DEFAULT_PROVIDER, resolve_provider_name
+
+    name = resolve_provider_name(state.provider, state.config) or DEFAULT_PROVIDER
+    estimate = estimate_input(input_file, _adapter(name, state), model=model)
+    if state.json:
+        state.out.json({"file": input_file, **estimate.as_dict()})
+        return EXIT_OK
+
+    def usd(pair: tuple[float | None, float | None]) -> str:
+        low, high = (f"${v:.4f}" if v is not None else "unknown" for v in pair)
+        return f"{low} .. {high}"
+
+    bound = estimate.output_tokens_max
+    state.out.line(f"{input_file}: {estimate.requests} request(s) for {estimate.provider}")
+    state.out.line(f"  input tokens:  ~{estimate.input_tokens} (estimated)")
+    state.out.line(
+        "  output tokens: at most "
+        + (
+            str(bound)
+            if bound is not None
+            else f"unbounded ({estimate.unbounded_requests} request(s) without max_tokens)"
+        )
+    )
+    state.out.line(f"  cost at batch prices:       {usd(estimate.batch_cost_usd)}")
+    state.out.line(f"  cost at synchronous prices: {usd(estimate.sync_cost_usd)}")
+    if estimate.unpriced_models:
+        state.out.note(
+            f"no {estimate.provider} price in genai-prices for: "
+            + ", ".join(estimate.unpriced_models)
+            + " (map the model in omnibatch.toml, or pass --model)"
+        )
+    state.out.note(estimate.method)
+    return EXIT_OK

@@ -144,6 +144,22 @@ class JobView:
                 total["total"] += p.requests
         return total
 
+    @property
+    def cost(self) -> dict[str, Any]:
+        """``cost_usd`` (unrounded; None until the results are read or when unknown),
+        ``cost_source`` and ``cost_reason``, as the ledger recorded them."""
+        summary = self.job.summary or {}
+        if "cost_reason" not in summary:
+            return {"cost_usd": None, "cost_source": None, "cost_reason": "results not read yet"}
+        return {k: summary.get(k) for k in ("cost_usd", "cost_source", "cost_reason")}
+
+    def cost_label(self) -> str:
+        cost = self.cost
+        if cost["cost_usd"] is None:
+            return f"unknown ({cost['cost_reason']})"
+        where = "reported by the provider" if cost["cost_source"] == "provider" else "batch prices"
+        return f"${cost['cost_usd']:.6f} ({where})"
+
     def to_dict(self) -> dict[str, Any]:
         job = self.job
         return {
@@ -159,6 +175,7 @@ class JobView:
             "output": job.output_path,
             "options": dict(job.options),
             "summary": dict(job.summary) if job.summary else None,
+            **self.cost,
             "created_at": datetime.fromtimestamp(job.created_at, UTC).isoformat(),
             "updated_at": datetime.fromtimestamp(job.updated_at, UTC).isoformat(),
             "batches": [
@@ -226,13 +243,15 @@ def job_key(input_hash: str, settings: ProviderSettings, options: JobOptions) ->
     Everything that changes what is sent belongs here (through ``options``); the key, its
     source and anything else that does not change the batches stay out.
     """
-    identity = {
+    identity: dict[str, Any] = {
         "v": 1,
         "input": input_hash,
         "provider": settings.provider,
         "base_url": safe_url(settings.base_url),
         "options": options.as_dict(),
     }
+    if settings.options:  # the model map and other provider settings; absent when empty, so
+        identity["settings"] = dict(settings.options)  # the jobs recorded before keep their keys
     return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

@@ -153,6 +153,8 @@ class JobRunner:
         self.retry = retry or RetryPolicy()
         self.keep_files = keep_files
         self.keep_data = keep_data
+        self.strict = False
+        """Refuse an input whose models do not look like the provider's (``--strict``)."""
         self._clock = clock
         self._sleep = sleep
         self._checkpoint_hook = checkpoint
@@ -336,6 +338,7 @@ class JobRunner:
                     max_requests=options.max_requests_per_batch,
                     split=True,
                     generate_ids=options.generate_ids,
+                    strict=self.strict,
                 )
         except InputValidationError as exc:
             # Name the user's file, not the copy with the model replaced.
@@ -361,6 +364,8 @@ class JobRunner:
             )
             for p in prepared.parts
         ]
+        for warning in prepared.warnings:
+            self.observer.message(f"warning: {job.input_path}: {warning}")
         self.ledger.add_parts(job.id, new_parts, prepared.total)
         self.observer.message(f"prepared {prepared.total} request(s) in {len(new_parts)} batch(es)")
         self._checkpoint("prepared")
@@ -674,11 +679,17 @@ class JobRunner:
     # --- 5. collect -------------------------------------------------------------------------------
 
     def collect(
-        self, view: JobView, output: Path, *, target: ProviderSettings | None = None
+        self,
+        view: JobView,
+        output: Path,
+        *,
+        target: ProviderSettings | None = None,
+        format: str = "omnibatch",
     ) -> tuple[JobView, OutputSummary]:
         """Download every part's results and write OUTPUT: one line per input custom id, in
-        input order (see :func:`~omnibatch.results.write_output` for big parts). Then delete
-        the uploaded input files (unless ``keep_files``)."""
+        input order (see :func:`~omnibatch.results.write_output` for big parts), normalized
+        or (``format="openai"``) as OpenAI's batch output file. Then delete the uploaded input
+        files (unless ``keep_files``)."""
         job = view.job
         if not view.ended:
             raise BatchStateError(
@@ -720,7 +731,7 @@ class JobRunner:
         self._checkpoint("before-output")
         with writing(output):
             output.parent.mkdir(parents=True, exist_ok=True)
-            summary = write_output(parts, output)
+            summary = write_output(parts, output, output_format=format)
         self._checkpoint("output-written")
         if not self.keep_files:
             self._delete_inputs(client, job)
@@ -733,23 +744,30 @@ class JobRunner:
             purge_job_files(job, keep_ids=not job.embedded)
         return self.view(job.id), summary
 
-    def rewrite(self, view: JobView, output: Path) -> OutputSummary | None:
+    def rewrite(
+        self, view: JobView, output: Path, format: str = "omnibatch"
+    ) -> OutputSummary | None:
         """Write OUTPUT of a finished job again without calling the provider: from the result
-        files it downloaded, or (once those were cleaned up) from the OUTPUT it wrote. None
-        when neither is left (then :meth:`collect` fetches the results again)."""
-        summary = self._rewrite_from_downloads(view, output)
+        files it downloaded, or (once those were cleaned up) from the OUTPUT it wrote when that
+        is in the same ``format``. None when neither is left (then :meth:`collect` fetches the
+        results again)."""
+        summary = self._rewrite_from_downloads(view, output, format)
         if summary is None:
-            summary = self._copy_output(view, output)
+            summary = self._copy_output(view, output, format)
         if summary is not None:
             self.ledger.note(view.job.id, "output-rewritten", output=str(output))
+            if view.job.phase == "done":  # the newest copy is the one to read next time
+                self.ledger.set_phase(view.job.id, "done", output_path=str(output))
         return summary
 
     @staticmethod
-    def _copy_output(view: JobView, output: Path) -> OutputSummary | None:
+    def _copy_output(view: JobView, output: Path, format: str) -> OutputSummary | None:
         job = view.job
         saved = Path(job.output_path) if job.output_path else None
         if saved is None or job.summary is None or not saved.is_file():
             return None
+        if job.summary.get("format", "omnibatch") != format:
+            return None  # written in the other format: collect again
         if saved.resolve() != output.resolve():
             with writing(output):
                 output.parent.mkdir(parents=True, exist_ok=True)
@@ -758,7 +776,9 @@ class JobRunner:
                 tmp.replace(output)
         return OutputSummary(**dict(job.summary))
 
-    def _rewrite_from_downloads(self, view: JobView, output: Path) -> OutputSummary | None:
+    def _rewrite_from_downloads(
+        self, view: JobView, output: Path, format: str
+    ) -> OutputSummary | None:
         job = view.job
         adapter = self._adapter_cls(job.provider)(api_key=None, base_url=job.base_url)
         parts: list[PartResults] = []
@@ -783,7 +803,7 @@ class JobRunner:
             )
         with writing(output):
             output.parent.mkdir(parents=True, exist_ok=True)
-            return write_output(parts, output)
+            return write_output(parts, output, output_format=format)
 
     def _delete_inputs(self, client: BatchClient, job: JobRecord) -> None:
         if not client.adapter.capabilities.delete_files:
@@ -835,13 +855,14 @@ class JobRunner:
         *,
         new: bool = False,
         wait: bool = True,
+        format: str = "omnibatch",
     ) -> RunResult:
         """The whole job: open (or resume), prepare, submit, and unless ``wait`` is False, wait
-        and collect into ``output``. A full disk or a damaged ledger raises
-        :class:`~omnibatch.StorageError` / :class:`~omnibatch.LedgerError`; what was recorded
-        is kept, and the same call resumes."""
+        and collect into ``output`` (in ``format``: ``omnibatch`` or ``openai``). A full disk
+        or a damaged ledger raises :class:`~omnibatch.StorageError` /
+        :class:`~omnibatch.LedgerError`; what was recorded is kept, and the same call resumes."""
         try:
-            return self._run(input_path, output, target, options, new=new, wait=wait)
+            return self._run(input_path, output, target, options, new=new, wait=wait, format=format)
         except (OSError, sqlite3.DatabaseError) as exc:
             damage = damage_error(exc, self.ledger.path)
             if damage is None:
@@ -857,13 +878,14 @@ class JobRunner:
         *,
         new: bool,
         wait: bool,
+        format: str = "omnibatch",
     ) -> RunResult:
         view, resumed = self.open(input_path, target, options, new=new, output=output)
         self.current = view
         with self.ledger.lock(view.job):
             view = self.view(view.id)
             if resumed and view.job.phase == "done" and output is not None:
-                summary = self.rewrite(view, output)
+                summary = self.rewrite(view, output, format)
                 if summary is not None:
                     return RunResult(self.view(view.id), True, output, summary, rewritten=True)
                 # Its downloads were removed when it ended (keep_data keeps them): the
@@ -891,7 +913,7 @@ class JobRunner:
                 view = self.wait(view, target=target)
             if output is None:
                 return RunResult(view, resumed)
-            view, summary = self.collect(view, output, target=target)
+            view, summary = self.collect(view, output, target=target, format=format)
             return RunResult(view, resumed, output, summary)
 
 

@@ -17,6 +17,8 @@ Groups:
     flows             the sans-I/O effects a flow yields and receives.
     models            the normalized values adapters build (``Batch``, ``BatchResult``, ...),
                       and the status normalizer.
+    answers           the readers of response bodies (``chat_answer``, ``messages_answer``,
+                      ``candidates_answer``) behind ``ProviderAdapter.read_answer``.
     errors            the exceptions adapters may raise.
     checks            ``check_adapter_class``, the registry's own validation.
     emulator dialect  the base class and helpers for serving the provider in the emulator:
@@ -37,11 +39,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-PLUGIN_API_VERSION = "1.4"
+PLUGIN_API_VERSION = "1.5"
 """``MAJOR.MINOR``: MINOR grows when names are added, MAJOR when anything else changes."""
 
 if TYPE_CHECKING:
     from omnibatch._adapters import invalid_request, json_object, request_issues
+    from omnibatch._answers import candidates_answer, chat_answer, messages_answer
     from omnibatch._exceptions import (
         BatchError,
         BatchStateError,
@@ -147,6 +150,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "omnibatch._lifecycle": ("IDEMPOTENCY_KEY",),
     "omnibatch._adapters": ("invalid_request", "json_object", "request_issues"),
     "omnibatch._status": ("BatchStatus", "UnknownStatusWarning", "normalize_status"),
+    "omnibatch._answers": ("candidates_answer", "chat_answer", "messages_answer"),
     "omnibatch._exceptions": (
         "BatchError",
         "BatchStateError",
@@ -251,6 +255,8 @@ __all__ = [
     "ValidationIssue",
     "answer_for",
     "bearer_token",
+    "candidates_answer",
+    "chat_answer",
     "chat_completion_body",
     "check_adapter_class",
     "check_key",
@@ -263,6 +269,7 @@ __all__ = [
     "iso_time",
     "json_object",
     "jsonl_lines",
+    "messages_answer",
     "no_io",
     "normalize_status",
     "parse_multipart",

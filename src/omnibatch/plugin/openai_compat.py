@@ -24,8 +24,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
+from omnibatch._exceptions import ConfigurationError
 from omnibatch._openai_lines import (
     Line,
     batch_result,
@@ -122,6 +123,9 @@ class OpenAICompatFacts:
     """The path of the API under its host: the emulator serves it at ``/<name><api_prefix>``."""
     api_key_env: str | None = None
     base_url_env: str | None = None
+    base_url_hint: str | None = None
+    """Set when :attr:`base_url` is only a template (per-resource hosts): what to set
+    instead. Requests then refuse to go to the template."""
     auth_header: str = "Authorization"
     auth_scheme: str = "Bearer"
     """Put before the key in :attr:`auth_header`; empty for a bare key (``api-key: KEY``)."""
@@ -242,6 +246,22 @@ class OpenAICompatFacts:
         }
 
 
+_Item = TypeVar("_Item", Batch, FileObject)
+
+
+def _slice(items: list[_Item], cursor: str | None, limit: int | None) -> Page[_Item]:
+    """A page of a list the service returns whole: the items after the one named by
+    ``cursor``, at most ``limit`` of them, the last one's id as the next cursor."""
+    start = 0
+    if cursor is not None:
+        ids = [item.id for item in items]
+        start = ids.index(cursor) + 1 if cursor in ids else len(items)
+    end = len(items) if limit is None else start + limit
+    page = items[start:end]
+    more = end < len(items) and bool(page)
+    return Page[_Item](items=page, next_cursor=page[-1].id if more else None)
+
+
 def _file_id(value: Any) -> tuple[str, ...]:
     # Azure answers "" where OpenAI answers null.
     return (value,) if isinstance(value, str) and value else ()
@@ -271,6 +291,7 @@ class OpenAICompatAdapter(ProviderAdapter):
         cls.status_map = dict(facts.statuses)
         cls.documented_statuses = frozenset(facts.statuses)
         cls.endpoints = frozenset(facts.endpoints)
+        cls.completion_windows = facts.completion_windows
         cls.limits = facts.limits
         cls.capabilities = facts.capabilities
 
@@ -287,6 +308,11 @@ class OpenAICompatAdapter(ProviderAdapter):
         return ()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> HttpRequest:
+        hint = self.facts.base_url_hint
+        if hint and self.base_url.startswith(
+            self.facts.base_url.removesuffix(self.facts.api_prefix)
+        ):
+            raise ConfigurationError(f"{self.name}: no base URL; set {hint} or base_url")
         params = [*self.default_query(), *kwargs.pop("params", ())]
         return HttpRequest(method, path, params=params, **kwargs)
 
@@ -341,7 +367,9 @@ class OpenAICompatAdapter(ProviderAdapter):
         response = yield self._request("GET", "/batches", params=params, operation="list batches")
         payload = response.json()
         items = [self.parse_batch(item) for item in payload.get("data", [])]
-        more = paged and bool(payload.get("has_more")) and bool(items)
+        if not paged:
+            return _slice(items, cursor, limit)
+        more = bool(payload.get("has_more")) and bool(items)
         # The SDK pages with the id of the last item (not last_id): do the same.
         return Page[Batch](items=items, next_cursor=items[-1].id if more else None)
 
@@ -372,9 +400,10 @@ class OpenAICompatAdapter(ProviderAdapter):
             )
             for item in payload.get("data", [])
         ]
-        if not paged:  # everything at once, oldest first on some services: newest first here
+        if not paged:  # everything at once, in no promised order: newest first here
             items.sort(key=lambda f: f.created_at.timestamp() if f.created_at else 0, reverse=True)
-        more = paged and bool(payload.get("has_more")) and bool(items)
+            return _slice(items, cursor, limit)
+        more = bool(payload.get("has_more")) and bool(items)
         return Page[FileObject](items=items, next_cursor=items[-1].id if more else None)
 
     def download_file(self, file_id: str) -> HttpRequest:

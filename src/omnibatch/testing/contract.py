@@ -31,6 +31,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 import pytest
 
+from omnibatch._answers import line_normalizer
 from omnibatch._exceptions import (
     AuthenticationError,
     InputValidationError,
@@ -41,7 +42,7 @@ from omnibatch._http import RetryPolicy
 from omnibatch._lifecycle import PollPolicy, can_reconcile
 from omnibatch._plugins import check_adapter_class, get_registry
 from omnibatch._status import BatchStatus, UnknownStatusWarning
-from omnibatch.adapter import ProviderAdapter
+from omnibatch.adapter import ProviderAdapter, ResultSource
 from omnibatch.client import AsyncBatchClient, BatchClient
 from omnibatch.emulator import (
     ERROR_MARKER,
@@ -53,7 +54,8 @@ from omnibatch.emulator import (
     ManualClock,
     serve,
 )
-from omnibatch.models import Batch, BatchResult, ResultStatus
+from omnibatch.models import Batch, BatchRequest, BatchResult, ResultStatus
+from omnibatch.results import complete_result
 
 __all__ = ["ContractDriver", "ContractHarness", "ProviderContract"]
 
@@ -487,6 +489,35 @@ class ProviderContract:
                 assert result.error.code != "missing_result", "the provider's error was lost"
             else:
                 assert result.status is ResultStatus.SUCCEEDED, result
+
+    def test_fast_paths_agree_with_their_slow_twins(self, harness: ContractHarness) -> None:
+        """``encode_line`` gives what ``encode_request`` gives, and ``output_line`` what
+        ``parse_result_line(...).to_output_line()`` gives, on every line the emulator writes
+        (successes, in-batch failures, and requests an expiry stopped)."""
+        adapter = harness.adapter_cls(api_key=self.api_key)
+        lines = harness.requests(6, failing=[1])
+        for line in lines:
+            body = dict(line["body"])
+            slow = adapter.encode_request(
+                BatchRequest(custom_id=line["custom_id"], url=line["url"], body=line["body"])
+            )
+            assert adapter.encode_line(line["custom_id"], line["url"], body) == slow
+            assert body == line["body"], "encode_line must not modify the body"
+        driver = harness.driver("sync")
+        batch = driver.submit(lines)
+        config = self.emulator_config()
+        harness.clock.advance(config.validating_seconds + 3.5 / config.requests_per_second)
+        harness.emulator.expire(batch.id)
+        driver.wait(batch.id)
+        records = [r.raw for r in driver.results(batch.id) if r.raw]
+        if type(adapter).output_line is not ProviderAdapter.output_line:
+            assert records, "output_line is overridden but results keep no raw record"
+        source = ResultSource("results", name="contract")
+        # Both as the merge writes them: normalized by the adapter's answer reader.
+        normalize = line_normalizer(adapter.read_answer)
+        for record in records:
+            result = complete_result(adapter.parse_result_line(record, source), adapter.read_answer)
+            assert normalize(adapter.output_line(record, source)) == result.to_output_line(), record
 
     @pytest.mark.parametrize("mode", MODES)
     def test_cancel_keeps_partial_results(self, harness: ContractHarness, mode: str) -> None:
