@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
 
-from omnibatch._exceptions import BatchError, ConfigurationError
+from omnibatch._exceptions import BatchError, ConfigurationError, UnsupportedOperationError
 from omnibatch._http import AsyncSender, RetryPolicy, SyncSender, with_http
 from omnibatch._lifecycle import (
     FetchedSource,
