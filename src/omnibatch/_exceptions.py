@@ -251,7 +251,12 @@ class ProviderResponseError(ProviderError):
 
 
 class UnsupportedOperationError(BatchError):
-    """The provider's batch API does not offer this operation (e.g. deleting files)."""
+    """The provider's batch API does not offer this operation (e.g. deleting files, or
+    cancelling on a provider whose ``Capabilities.cancel`` is False)."""
+
+
+UnsupportedOperation = UnsupportedOperationError
+"""The same class under the shorter name the provider docs use."""
 
 
 UnsupportedOperation = UnsupportedOperationError

@@ -90,6 +90,9 @@ class Usage(BaseModel):
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
+    cost: float | None = None
+    """What the provider charged, in its currency (US dollars on OpenRouter), where it reports
+    a cost beside the tokens (OpenRouter's ``usage.cost``); None elsewhere."""
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
 

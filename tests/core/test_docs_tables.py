@@ -38,6 +38,8 @@ def _table(text: str) -> dict[str, str]:
         "dashscope",
         "together",
         "fireworks",
+        "openrouter",
+        "cohere",
     ],
 )
 def test_status_table_matches_code(name: str) -> None:

@@ -208,6 +208,38 @@ def test_create_retried_when_reconcile_finds_nothing() -> None:
     assert len(attempts) == 2 and batch.id == "batch_1"
 
 
+def test_the_api_key_goes_only_to_the_provider_s_own_origin() -> None:
+    """A pre-signed link on another host (Cohere's dataset parts) gets no credentials."""
+    from omnibatch import BatchClient
+    from omnibatch.flows import HttpRequest
+
+    seen: dict[str, str | None] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[str(request.url)] = request.headers.get("authorization")
+        return httpx.Response(200, content=b"{}")
+
+    def flow() -> Any:
+        yield HttpRequest("GET", "/batches")
+        yield HttpRequest("GET", "https://api.openai.com/v1/files/x/content")
+        yield HttpRequest("GET", "https://storage.example.com/part-0.avro?sig=abc")
+        yield HttpRequest("GET", "http://api.openai.com/v1/batches")  # another scheme
+        yield HttpRequest("GET", "https://api.openai.com.evil.example/v1/batches")
+        return None
+
+    with BatchClient(
+        "openai", api_key="sk-origin-test", transport=httpx.MockTransport(handler)
+    ) as client:
+        client.run(flow())
+    assert seen == {
+        "https://api.openai.com/v1/batches": "Bearer sk-origin-test",
+        "https://api.openai.com/v1/files/x/content": "Bearer sk-origin-test",
+        "https://storage.example.com/part-0.avro?sig=abc": None,
+        "http://api.openai.com/v1/batches": None,
+        "https://api.openai.com.evil.example/v1/batches": None,
+    }
+
+
 def test_request_lines_at_info_and_retry_reasons_at_debug(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

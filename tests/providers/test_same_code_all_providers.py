@@ -1,6 +1,7 @@
-"""The same user code and the same input file, unchanged, on openai, mistral, anthropic and
-gemini against the emulator: through ``BatchClient``, through ``AsyncBatchClient``, and through
-``omnibatch run`` in a real subprocess against a served emulator. Only the provider name and
+"""The same user code and the same input file, unchanged, on openai, mistral, anthropic,
+gemini, openrouter and cohere against the emulator: through ``BatchClient``, through
+``AsyncBatchClient``, and through ``omnibatch run`` in a real subprocess against a served
+emulator. Only the provider name and
 the model differ, and every provider must give the same outcome per request."""
 
 from __future__ import annotations
@@ -24,6 +25,17 @@ MODELS = {
     "mistral": "mistral-small-latest",
     "anthropic": "claude-sonnet-4-5",
     "gemini": "gemini-2.5-flash",
+    "openrouter": "openai/gpt-4o-mini",
+    "cohere": "command-a-03-2025",
+}
+# Each provider's key and base-URL variables (Cohere's are the official SDK's names).
+ENV = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    "mistral": ("MISTRAL_API_KEY", "MISTRAL_BASE_URL"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+    "gemini": ("GEMINI_API_KEY", "GEMINI_BASE_URL"),
+    "openrouter": ("OPENROUTER_API_KEY", "OPENROUTER_BASE_URL"),
+    "cohere": ("CO_API_KEY", "CO_API_URL"),
 }
 PROMPTS = [
     "What is the capital of France?",
@@ -112,9 +124,9 @@ SAME = {
 def emulator(monkeypatch: pytest.MonkeyPatch) -> Emulator:
     # The clients find every provider's place on the emulator from this one variable.
     monkeypatch.setenv(EMULATOR_URL_ENV, "http://emulator.invalid")
-    for name in ("OPENAI", "MISTRAL", "ANTHROPIC", "GEMINI"):
-        monkeypatch.delenv(f"{name}_API_KEY", raising=False)
-        monkeypatch.delenv(f"{name}_BASE_URL", raising=False)
+    for key_env, url_env in ENV.values():
+        monkeypatch.delenv(key_env, raising=False)
+        monkeypatch.delenv(url_env, raising=False)
     return Emulator(config=EmulatorConfig(seed=3), clock=ManualClock())
 
 
@@ -146,9 +158,9 @@ def test_cli_run_on_every_provider(input_file: Path, tmp_path: Path) -> None:
     never shows in the output, the logs or the ledger."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNIBATCH_",))}
     env.update({"OMNIBATCH_HOME": str(tmp_path / "home")})
-    for name in ("OPENAI", "MISTRAL", "ANTHROPIC", "GEMINI"):
-        env[f"{name}_API_KEY"] = SECRET  # the emulator takes any key; it must never leak
-        env.pop(f"{name}_BASE_URL", None)
+    for key_env, url_env in ENV.values():
+        env[key_env] = SECRET  # the emulator takes any key; it must never leak
+        env.pop(url_env, None)
     config = EmulatorConfig(seed=3, speed=2000.0)
     with serve(host="127.0.0.1", port=0, config=config) as server:
         env[EMULATOR_URL_ENV] = server.base_url
