@@ -259,10 +259,6 @@ UnsupportedOperation = UnsupportedOperationError
 """The same class under the shorter name the provider docs use."""
 
 
-UnsupportedOperation = UnsupportedOperationError
-"""The same class under the shorter name the provider docs use."""
-
-
 class BatchStateError(BatchError):
     """The operation does not fit the batch's state."""
 
