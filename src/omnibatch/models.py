@@ -79,6 +79,12 @@ class RequestCounts(BaseModel):
     def done(self) -> int:
         return self.total - self.pending
 
+    @property
+    def errored(self) -> int:
+        """``failed`` in the word results use (``BatchResult.status == "errored"``); the field
+        keeps the name providers and the plugin API give it."""
+        return self.failed
+
 
 class Usage(BaseModel):
     """Token usage, where the provider reports it. ``input_tokens`` counts every prompt token

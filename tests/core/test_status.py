@@ -84,3 +84,10 @@ def test_unknown_status_warns_and_is_unknown() -> None:
     with pytest.warns(UnknownStatusWarning):
         assert normalize_status(None, OPENAI, provider="openai") is BatchStatus.UNKNOWN
     assert not BatchStatus.UNKNOWN.is_terminal
+
+
+def test_request_counts_speak_the_results_word() -> None:
+    from omnibatch.models import RequestCounts
+
+    counts = RequestCounts(total=10, succeeded=6, failed=3, expired=1)
+    assert counts.errored == 3 and counts.pending == 0 and counts.done == 10
