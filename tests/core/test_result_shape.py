@@ -76,7 +76,8 @@ def run_job_summary(
     emulator = Emulator(clock=ManualClock(start=time.time()))
     clock = emulator.clock
     assert isinstance(clock, ManualClock)
-    prefix = get_registry().provider(provider).emulator_prefix
+    adapter_cls = get_registry().provider(provider)
+    prefix = adapter_cls.emulator_prefix
     ledger = Ledger(tmp / provider / "home")
     runner = JobRunner(
         ledger,
@@ -93,7 +94,11 @@ def run_job_summary(
             write_input(tmp / f"in-{provider}.jsonl", model),
             out,
             ProviderSettings(
-                provider, "http://emulator" + prefix, "k", sources={"api_key": "test"}
+                provider,
+                "http://emulator" + prefix,
+                "k",
+                options=dict(adapter_cls.emulator_options),  # an emulator's placeholders
+                sources={"api_key": "test"},
             ),
             JobOptions(),
             format=output_format,
@@ -109,11 +114,12 @@ def run_job_summary(
 def client_lines(provider: str) -> list[dict[str, Any]]:
     """The same job through ``BatchClient.results()``: each result's output line."""
     emulator = Emulator(clock=ManualClock())
-    prefix = get_registry().provider(provider).emulator_prefix
+    adapter_cls = get_registry().provider(provider)
     with BatchClient(
         provider,
         api_key="k",
-        base_url="http://e" + prefix,
+        base_url="http://e" + adapter_cls.emulator_prefix,
+        options=dict(adapter_cls.emulator_options),
         transport=emulator.transport(),
         sleep=emulator.advance,
     ) as client:
