@@ -26,7 +26,6 @@ import orjson
 
 from omnibatch.plugin import (
     ERROR_MARKER,
-    NOT_JSON,
     Dialect,
     Engine,
     HTTPErrorResponse,
@@ -43,6 +42,7 @@ from omnibatch.plugin import (
     jsonl_lines,
     parse_multipart,
     read_json,
+    request_lines,
     short_hash,
 )
 
@@ -545,35 +545,8 @@ class FireworksDialect(Dialect):
 
 def parse_dataset(stored: StoredFile) -> tuple[list[SimRequest], list[ValidationIssue]]:
     """Parse an input dataset (lines ``{"custom_id", "body"}``)."""
-    requests: list[SimRequest] = []
-    issues: list[ValidationIssue] = []
-    seen: set[str] = set()
-
-    def problem(message: str, line: int) -> None:
-        if len(issues) < MAX_REPORTED_ISSUES:
-            issues.append(ValidationIssue("invalid_line", message, line))
-
-    for lineno, stripped, obj in jsonl_lines(stored.data):
-        if obj is NOT_JSON or not isinstance(obj, dict):
-            problem(f"line {lineno}: not a JSON object", lineno)
-            continue
-        body = obj.get("body")
-        custom_id = obj.get("custom_id")
-        if not isinstance(body, dict):
-            problem(f"line {lineno}: 'body' is missing or is not an object", lineno)
-            continue
-        if not isinstance(custom_id, str) or not custom_id:
-            problem(f"line {lineno}: custom_id must be a non-empty string", lineno)
-            continue
-        if custom_id in seen:
-            problem(f"line {lineno}: duplicate custom_id '{custom_id}'", lineno)
-            continue
-        seen.add(custom_id)
-        requests.append(
-            SimRequest(
-                index=len(requests), custom_id=custom_id, body=body, raw=stripped, line=lineno
-            )
-        )
-    if not requests and not issues:
-        issues.append(ValidationIssue("empty_dataset", "the dataset contains no requests"))
-    return requests, issues
+    return request_lines(
+        stored.data,
+        empty=ValidationIssue("empty_dataset", "the dataset contains no requests"),
+        max_issues=MAX_REPORTED_ISSUES,
+    )

@@ -38,6 +38,7 @@ from omnibatch.plugin import (
     jsonl_lines,
     parse_multipart,
     read_json,
+    request_lines,
     short_hash,
 )
 
@@ -382,36 +383,9 @@ class TogetherDialect(Dialect):
 
 def parse_input(stored: StoredFile) -> tuple[list[SimRequest], list[ValidationIssue]]:
     """Parse a batch input file (lines ``{"custom_id", "body"}``)."""
-    requests: list[SimRequest] = []
-    issues: list[ValidationIssue] = []
-    seen: set[str] = set()
-
-    def problem(message: str, line: int) -> None:
-        if len(issues) < MAX_REPORTED_ISSUES:
-            issues.append(ValidationIssue("invalid_line", message, line))
-
-    for lineno, stripped, obj in jsonl_lines(stored.data):
-        where = f"line {lineno}"
-        if obj is NOT_JSON or not isinstance(obj, dict):
-            problem(f"{where}: not a JSON object", lineno)
-            continue
-        body = obj.get("body")
-        custom_id = obj.get("custom_id")
-        if not isinstance(body, dict):
-            problem(f"{where}: 'body' is missing or is not an object", lineno)
-            continue
-        if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
-            problem(f"{where}: custom_id must be a string of 1-{MAX_CUSTOM_ID} characters", lineno)
-            continue
-        if custom_id in seen:
-            problem(f"{where}: duplicate custom_id '{custom_id}'", lineno)
-            continue
-        seen.add(custom_id)
-        requests.append(
-            SimRequest(
-                index=len(requests), custom_id=custom_id, body=body, raw=stripped, line=lineno
-            )
-        )
-    if not requests and not issues:
-        issues.append(ValidationIssue("empty_file", "The input file contains no requests"))
-    return requests, issues
+    return request_lines(
+        stored.data,
+        max_custom_id=MAX_CUSTOM_ID,
+        empty=ValidationIssue("empty_file", "The input file contains no requests"),
+        max_issues=MAX_REPORTED_ISSUES,
+    )

@@ -14,9 +14,9 @@ import httpx
 import orjson
 
 from omnibatch.emulator.dialect import Dialect, content_response
-from omnibatch.emulator.engine import Engine, StoredFile
+from omnibatch.emulator.engine import Engine, SimRequest, StoredFile, ValidationIssue
 
-__all__ = ["NOT_JSON", "file_route", "iso_time", "jsonl_lines", "unix_time"]
+__all__ = ["NOT_JSON", "file_route", "iso_time", "jsonl_lines", "request_lines", "unix_time"]
 
 NOT_JSON: Any = object()
 """What :func:`jsonl_lines` gives for a line that is not valid JSON."""
@@ -49,6 +49,60 @@ def jsonl_lines(data: bytes) -> Iterator[tuple[int, bytes, Any]]:
         except orjson.JSONDecodeError:
             value = NOT_JSON
         yield lineno, stripped, value
+
+
+def request_lines(
+    data: bytes,
+    *,
+    max_custom_id: int | None = None,
+    empty: ValidationIssue,
+    max_issues: int = 1_000,
+) -> tuple[list[SimRequest], list[ValidationIssue]]:
+    """The requests of an input of ``{"custom_id", "body"}`` lines (Together's files,
+    Fireworks' datasets), and what is wrong with the others: up to ``max_issues``
+    ``invalid_line`` issues naming the line, or ``empty`` when there is no request at all.
+    ``max_custom_id`` bounds an id's length; without it any non-empty string is an id."""
+    requests: list[SimRequest] = []
+    issues: list[ValidationIssue] = []
+    seen: set[str] = set()
+    rule = (
+        "a non-empty string"
+        if max_custom_id is None
+        else f"a string of 1-{max_custom_id} characters"
+    )
+
+    def problem(message: str, line: int) -> None:
+        if len(issues) < max_issues:
+            issues.append(ValidationIssue("invalid_line", f"line {line}: {message}", line))
+
+    for lineno, stripped, obj in jsonl_lines(data):
+        if obj is NOT_JSON or not isinstance(obj, dict):
+            problem("not a JSON object", lineno)
+            continue
+        body = obj.get("body")
+        custom_id = obj.get("custom_id")
+        if not isinstance(body, dict):
+            problem("'body' is missing or is not an object", lineno)
+            continue
+        if (
+            not isinstance(custom_id, str)
+            or not custom_id
+            or (max_custom_id is not None and len(custom_id) > max_custom_id)
+        ):
+            problem(f"custom_id must be {rule}", lineno)
+            continue
+        if custom_id in seen:
+            problem(f"duplicate custom_id '{custom_id}'", lineno)
+            continue
+        seen.add(custom_id)
+        requests.append(
+            SimRequest(
+                index=len(requests), custom_id=custom_id, body=body, raw=stripped, line=lineno
+            )
+        )
+    if not requests and not issues:
+        issues.append(empty)
+    return requests, issues
 
 
 def file_route(

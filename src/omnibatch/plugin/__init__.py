@@ -39,7 +39,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-PLUGIN_API_VERSION = "1.7"
+PLUGIN_API_VERSION = "1.8"
 """``MAJOR.MINOR``: MINOR grows when names are added, MAJOR when anything else changes."""
 
 if TYPE_CHECKING:
@@ -86,7 +86,14 @@ if TYPE_CHECKING:
         parse_multipart,
         read_json,
     )
-    from omnibatch.emulator._shared import NOT_JSON, file_route, iso_time, jsonl_lines, unix_time
+    from omnibatch.emulator._shared import (
+        NOT_JSON,
+        file_route,
+        iso_time,
+        jsonl_lines,
+        request_lines,
+        unix_time,
+    )
     from omnibatch.emulator.dialect import FormPart, check_key
     from omnibatch.emulator.fakes import (
         answer_for,
@@ -186,6 +193,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "file_route",
         "iso_time",
         "jsonl_lines",
+        "request_lines",
         "unix_time",
     ),
     "omnibatch.emulator.fakes": (
@@ -277,6 +285,7 @@ __all__ = [
     "query",
     "read_json",
     "request_issues",
+    "request_lines",
     "response_body",
     "short_hash",
     "to_datetime",
